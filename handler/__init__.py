@@ -1,0 +1,1 @@
+"""The Lambda handler: S3 ObjectCreated events in, resized images and notifications out."""

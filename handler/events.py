@@ -1,0 +1,36 @@
+"""S3 event records -> the objects to process, with keys URL-decoded as S3 encodes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One object named by an S3 ObjectCreated record."""
+
+    bucket: str
+    key: str
+    size: int | None
+    etag: str | None
+    version_id: str | None
+
+
+def created_objects(event: Mapping[str, Any]) -> Iterator[SourceObject]:
+    """Yield every ObjectCreated object in the event; test events and other records are skipped."""
+    for record in event.get("Records", []):
+        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+            continue
+        s3 = record.get("s3", {})
+        obj = s3.get("object", {})
+        size = obj.get("size")
+        yield SourceObject(
+            bucket=s3["bucket"]["name"],
+            key=unquote_plus(obj["key"]),
+            size=int(size) if size is not None else None,
+            etag=obj.get("eTag"),
+            version_id=obj.get("versionId"),
+        )

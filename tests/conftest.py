@@ -1,0 +1,120 @@
+"""Shared fixtures: fake AWS credentials, moto-mocked AWS with the pipeline's resources, a Lambda context."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handler import aws, settings
+
+REGION = "us-east-1"
+SOURCE = "image-processor-source-test-123456789012"
+DESTINATION = "image-processor-processed-test-123456789012"
+EVENTS = Path(__file__).parent / "events"
+
+
+def clear_caches() -> None:
+    """Forget the per-container clients and settings, as a new Lambda container would."""
+    aws.s3.cache_clear()
+    aws.sns.cache_clear()
+    settings.settings.cache_clear()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, so nothing can ever reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@dataclass
+class Pipeline:
+    """The mocked pipeline's resources and helpers to drive and observe it."""
+
+    topic_arn: str
+    queue_url: str
+
+    def upload(self, key: str, data: bytes) -> dict[str, Any]:
+        """Put an object in the source bucket and return the S3 event record S3 would send for it."""
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.put_object(Bucket=SOURCE, Key=key, Body=data)
+        head = s3.head_object(Bucket=SOURCE, Key=key)
+        return s3_event(key, size=head["ContentLength"], etag=head["ETag"].strip('"'))
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every SNS notification published so far, as subscribers see them (through SQS)."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        received = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return received
+            for message in batch:
+                received.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def s3_event(*keys: str, size: int | None = None, etag: str | None = None) -> dict[str, Any]:
+    """An ObjectCreated event as S3 sends it (keys URL-encoded), built from the JSON fixture."""
+    from urllib.parse import quote_plus
+
+    template = json.loads((EVENTS / "s3_object_created.json").read_text())["Records"][0]
+    records = []
+    for key in keys:
+        record = json.loads(json.dumps(template))
+        record["s3"]["object"]["key"] = quote_plus(key, safe="/")
+        if size is None:
+            del record["s3"]["object"]["size"]
+        else:
+            record["s3"]["object"]["size"] = size
+        record["s3"]["object"]["eTag"] = etag
+        records.append(record)
+    return {"Records": records}
+
+
+@pytest.fixture
+def pipeline(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    """Source and destination buckets, the notification topic and an SQS queue subscribed to it."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=SOURCE)
+        s3.create_bucket(Bucket=DESTINATION)
+        sns = boto3.client("sns", region_name=REGION)
+        topic_arn = sns.create_topic(Name="image-processor-notifications")["TopicArn"]
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        monkeypatch.setenv("DESTINATION_BUCKET", DESTINATION)
+        monkeypatch.setenv("SOURCE_BUCKET", SOURCE)
+        monkeypatch.setenv("SNS_TOPIC_ARN", topic_arn)
+        clear_caches()
+        yield Pipeline(topic_arn=topic_arn, queue_url=queue_url)
+    clear_caches()
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object the handler reads."""
+
+    aws_request_id: str = "11111111-2222-3333-4444-555555555555"
+    function_name: str = "image-processor"
+    memory_limit_in_mb: int = 512
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()

@@ -1,0 +1,231 @@
+"""The handler end to end on moto: real S3 objects, events as S3 sends them, notifications via SQS."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from PIL import Image
+
+from handler import app, aws, storage
+from local.samples import encode, photo
+from tests.conftest import DESTINATION, EVENTS, REGION, SOURCE, clear_caches, s3_event
+
+JPEG = encode(photo(1600, 1200), "JPEG")
+
+
+def destination_keys() -> list[str]:
+    listing = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=DESTINATION)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def fetch(key: str) -> tuple[Image.Image, dict]:
+    response = boto3.client("s3", region_name=REGION).get_object(Bucket=DESTINATION, Key=key)
+    return Image.open(io.BytesIO(response["Body"].read())), response
+
+
+def summary_of(notification: dict) -> dict:
+    return json.loads(notification["Message"].rsplit("\n\n", 1)[1])
+
+
+def test_upload_becomes_resized_image_and_success_notification(pipeline, lambda_context):
+    # GIVEN a photo uploaded under a key with spaces and non-ASCII characters
+    event = pipeline.upload("photos/My Café.JPG", JPEG)
+    # WHEN the handler receives S3's event
+    result = app.lambda_handler(event, lambda_context)
+    # THEN the resized image is in the destination bucket under resized/ with the same key
+    assert destination_keys() == ["resized/photos/My Café.JPG"]
+    image, response = fetch("resized/photos/My Café.JPG")
+    assert image.format == "JPEG" and image.size == (800, 600)
+    assert response["ContentType"] == "image/jpeg"
+    assert response["Metadata"] == {
+        "source-key": "photos/My%20Caf%C3%A9.JPG",
+        "source-bucket": SOURCE,
+        "source-etag": event["Records"][0]["s3"]["object"]["eTag"],
+        "source-version": "",
+        "original-width": "1600",
+        "original-height": "1200",
+        "width": "800",
+        "height": "600",
+    }
+    # AND one success notification, filterable by its status attribute, with a short ASCII subject
+    (notification,) = pipeline.notifications()
+    assert notification["MessageAttributes"]["status"]["Value"] == "success"
+    assert notification["Subject"] == "Image processed: photos/My Cafe.JPG"
+    summary = summary_of(notification)
+    assert summary["status"] == "success"
+    assert summary["source_key"] == "photos/My Café.JPG"
+    assert summary["destination_key"] == "resized/photos/My Café.JPG"
+    assert summary["original_size"] == [1600, 1200] and summary["new_size"] == [800, 600]
+    assert summary["bytes_in"] == len(JPEG) and summary["bytes_out"] == len(image.fp.getvalue())
+    assert summary["request_id"] == lambda_context.aws_request_id
+    assert "new_size: [800, 600]" in notification["Message"]  # the readable part
+    assert result["results"][0]["status"] == "success"
+
+
+def test_every_record_of_an_event_is_processed(pipeline, lambda_context):
+    png = encode(photo(1000, 1000), "PNG")
+    gif = encode(photo(400, 300).convert("P"), "GIF")
+    for key, data in (("a.png", png), ("folder/b.gif", gif), ("folder/b.webp", encode(photo(500, 500), "WEBP"))):
+        pipeline.upload(key, data)
+    app.lambda_handler(s3_event("a.png", "folder/b.gif", "folder/b.webp"), lambda_context)
+    assert sorted(destination_keys()) == ["resized/a.png.jpg", "resized/folder/b.gif.jpg", "resized/folder/b.webp.jpg"]
+    assert fetch("resized/a.png.jpg")[0].size == (600, 600)
+    assert fetch("resized/folder/b.gif.jpg")[0].size == (400, 300)  # never upscaled
+    assert [summary_of(n)["status"] for n in pipeline.notifications()] == ["success"] * 3
+
+
+def test_non_image_with_image_name_gets_failure_notification_and_no_output(pipeline, lambda_context):
+    event = pipeline.upload("uploads/not-really.jpg", b"just some text")
+    result = app.lambda_handler(event, lambda_context)  # returns normally: a retry cannot fix it
+    assert destination_keys() == []
+    (notification,) = pipeline.notifications()
+    assert notification["MessageAttributes"]["status"]["Value"] == "failure"
+    assert notification["Subject"] == "Image FAILED: uploads/not-really.jpg"
+    summary = summary_of(notification)
+    assert summary["error_type"] == "not_an_image"
+    assert "not a supported image" in summary["error_message"]
+    assert summary["destination_key"] is None
+    assert result["results"][0]["status"] == "failure"
+
+
+def test_corrupt_image_gets_failure_notification(pipeline, lambda_context):
+    event = pipeline.upload("broken.png", encode(photo(800, 800), "PNG")[:3000])
+    app.lambda_handler(event, lambda_context)
+    (notification,) = pipeline.notifications()
+    assert summary_of(notification)["error_type"] == "corrupt"
+    assert destination_keys() == []
+
+
+def test_non_image_with_other_extension_is_skipped_quietly(pipeline, lambda_context, caplog):
+    event = pipeline.upload("notes/readme.txt", b"hello")
+    with caplog.at_level(logging.WARNING, logger="image-processor"):
+        result = app.lambda_handler(event, lambda_context)
+    assert result["results"][0]["status"] == "skipped"
+    assert pipeline.notifications() == []
+    assert json.loads(caplog.records[-1].getMessage())["outcome"] == "skipped"
+
+
+def test_image_with_other_extension_is_processed_by_content(pipeline, lambda_context):
+    event = pipeline.upload("exports/picture.dat", encode(photo(900, 600), "PNG"))
+    app.lambda_handler(event, lambda_context)
+    assert destination_keys() == ["resized/exports/picture.dat.jpg"]
+
+
+def test_object_above_max_input_bytes_is_refused_without_download(pipeline, lambda_context, monkeypatch):
+    monkeypatch.setenv("MAX_INPUT_BYTES", "1000")
+    clear_caches()
+    event = pipeline.upload("big.jpg", JPEG)
+
+    def no_download(source):
+        raise AssertionError("the object must not be downloaded")
+
+    monkeypatch.setattr(storage, "get", no_download)
+    app.lambda_handler(event, lambda_context)
+    summary = summary_of(pipeline.notifications()[0])
+    assert summary["error_type"] == "too_large"
+    assert "MAX_INPUT_BYTES" in summary["error_message"]
+
+
+def test_size_missing_from_event_is_read_with_head(pipeline, lambda_context, monkeypatch):
+    monkeypatch.setenv("MAX_INPUT_BYTES", "1000")
+    clear_caches()
+    pipeline.upload("big.jpg", JPEG)
+    app.lambda_handler(s3_event("big.jpg"), lambda_context)  # no size in the record
+    assert summary_of(pipeline.notifications()[0])["bytes_in"] == len(JPEG)
+
+
+def test_upload_failure_raises_so_lambda_retries(pipeline, lambda_context):
+    event = pipeline.upload("a.jpg", JPEG)
+    boto3.client("s3", region_name=REGION).delete_bucket(Bucket=DESTINATION)
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        app.lambda_handler(event, lambda_context)
+    assert pipeline.notifications() == []  # no success claimed
+
+
+def test_download_failure_raises_so_lambda_retries(pipeline, lambda_context, monkeypatch):
+    event = pipeline.upload("a.jpg", JPEG)
+
+    def failing_get_object(**kwargs):
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "internal error"}}, "GetObject")
+
+    monkeypatch.setattr(aws.s3(), "get_object", failing_get_object)
+    with pytest.raises(ClientError, match="InternalError"):
+        app.lambda_handler(event, lambda_context)
+
+
+def test_a_transient_failure_does_not_stop_the_other_records(pipeline, lambda_context, monkeypatch):
+    pipeline.upload("a.jpg", JPEG)
+    pipeline.upload("b.jpg", JPEG)
+    real_put = aws.s3().put_object
+
+    def put_failing_for_a(**kwargs):
+        if kwargs["Key"] == "resized/a.jpg":
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Reduce your request rate"}}, "PutObject")
+        return real_put(**kwargs)
+
+    monkeypatch.setattr(aws.s3(), "put_object", put_failing_for_a)
+    with pytest.raises(ClientError, match="SlowDown"):
+        app.lambda_handler(s3_event("a.jpg", "b.jpg"), lambda_context)
+    assert destination_keys() == ["resized/b.jpg"]
+
+
+def test_notification_failure_does_not_fail_the_invocation(pipeline, lambda_context, monkeypatch, caplog):
+    monkeypatch.setenv("SNS_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:deleted-topic")
+    clear_caches()
+    event = pipeline.upload("a.jpg", JPEG)
+    with caplog.at_level(logging.ERROR):
+        result = app.lambda_handler(event, lambda_context)
+    assert result["results"][0]["status"] == "success"
+    assert destination_keys() == ["resized/a.jpg"]
+    assert any("notification not sent" in record.getMessage() for record in caplog.records)
+
+
+def test_same_event_twice_gives_the_same_object(pipeline, lambda_context):
+    event = pipeline.upload("a.jpg", JPEG)
+    app.lambda_handler(event, lambda_context)
+    first = fetch("resized/a.jpg")[1]["Body"].read()
+    app.lambda_handler(event, lambda_context)
+    assert destination_keys() == ["resized/a.jpg"]
+    assert fetch("resized/a.jpg")[1]["Body"].read() == first
+
+
+def test_deleted_object_is_skipped(pipeline, lambda_context):
+    event = pipeline.upload("gone.jpg", JPEG)
+    boto3.client("s3", region_name=REGION).delete_object(Bucket=SOURCE, Key="gone.jpg")
+    assert app.lambda_handler(event, lambda_context)["results"][0]["status"] == "skipped"
+    assert pipeline.notifications() == []
+
+
+def test_test_event_is_ignored(pipeline, lambda_context):
+    event = json.loads((EVENTS / "s3_test_event.json").read_text())
+    assert app.lambda_handler(event, lambda_context) == {"results": []}
+
+
+def test_one_json_log_line_per_record_with_request_id(pipeline, lambda_context, caplog):
+    pipeline.upload("a.jpg", JPEG)
+    pipeline.upload("b.txt", b"x")
+    with caplog.at_level(logging.INFO, logger="image-processor"):
+        app.lambda_handler(s3_event("a.jpg", "b.txt"), lambda_context)
+    lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == "image-processor"]
+    assert [(line["key"], line["outcome"]) for line in lines] == [("a.jpg", "success"), ("b.txt", "skipped")]
+    assert {line["request_id"] for line in lines} == {lambda_context.aws_request_id}
+    assert lines[0]["duration_ms"] >= 0
+
+
+def test_event_from_the_destination_bucket_is_refused(pipeline, lambda_context):
+    event = s3_event("resized/a.jpg")
+    event["Records"][0]["s3"]["bucket"]["name"] = DESTINATION
+    assert app.lambda_handler(event, lambda_context)["results"][0]["error_type"] == "misconfigured"
+    assert destination_keys() == []
+
+
+def test_cold_start_refuses_destination_equal_to_source(pipeline, lambda_context, monkeypatch):
+    monkeypatch.setenv("DESTINATION_BUCKET", SOURCE)
+    clear_caches()
+    with pytest.raises(ValueError, match="DESTINATION_BUCKET"):
+        app.lambda_handler(s3_event("a.jpg"), lambda_context)
