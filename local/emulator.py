@@ -1,0 +1,106 @@
+"""The embedded AWS emulator (moto in server mode) with the pipeline's resources provisioned in it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from components.naming import bucket_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+REGION = "us-east-1"
+STACK = "local"
+MAX_RECEIVES = 3  # like Lambda's async invocation: the first attempt and 2 retries
+
+
+@dataclass(frozen=True)
+class LocalPipeline:
+    """Names and endpoints of the provisioned local pipeline."""
+
+    endpoint: str
+    source_bucket: str
+    destination_bucket: str
+    topic_arn: str
+    events_queue_url: str
+    dead_letter_queue_url: str
+    notifications_queue_url: str
+
+    def s3(self) -> S3Client:
+        """An S3 client talking to the emulator."""
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION)
+
+    def sqs(self) -> SQSClient:
+        """An SQS client talking to the emulator."""
+        return boto3.client("sqs", endpoint_url=self.endpoint, region_name=REGION)
+
+    def handler_environment(self) -> dict[str, str]:
+        """The function's environment, as the NotifyingFunction component sets it in AWS."""
+        return {
+            "DESTINATION_BUCKET": self.destination_bucket,
+            "SOURCE_BUCKET": self.source_bucket,
+            "SNS_TOPIC_ARN": self.topic_arn,
+            "AWS_ENDPOINT_URL": self.endpoint,
+        }
+
+
+def start_emulator() -> tuple[ThreadedMotoServer, str]:
+    """Start moto on a free localhost port and point this process's AWS SDK at it with fake credentials."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",
+        AWS_DEFAULT_REGION=REGION,
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def provision(endpoint: str) -> LocalPipeline:
+    """Buckets, topic and S3 -> queue event wiring with a dead-letter queue, named as in AWS."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
+    sns = boto3.client("sns", endpoint_url=endpoint, region_name=REGION)
+    source = bucket_name("source", STACK, ACCOUNT_ID)
+    destination = bucket_name("processed", STACK, ACCOUNT_ID)
+    for bucket in (source, destination):
+        s3.create_bucket(Bucket=bucket)
+
+    def queue(name: str, redrive_policy: str = "") -> tuple[str, str]:
+        if redrive_policy:
+            url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive_policy})["QueueUrl"]
+        else:
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    dead_letter_url, dead_letter_arn = queue("image-processor-dead-letter")
+    redrive = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVES})
+    events_url, events_arn = queue("image-processor-events", redrive)
+    s3.put_bucket_notification_configuration(
+        Bucket=source,
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": events_arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    topic_arn = sns.create_topic(Name="image-processor-notifications")["TopicArn"]
+    # Stands in for the e-mail subscription: the demo reads what a subscriber would receive.
+    notifications_url, notifications_arn = queue("image-processor-notifications")
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=notifications_arn)
+    return LocalPipeline(
+        endpoint=endpoint,
+        source_bucket=source,
+        destination_bucket=destination,
+        topic_arn=topic_arn,
+        events_queue_url=events_url,
+        dead_letter_queue_url=dead_letter_url,
+        notifications_queue_url=notifications_url,
+    )
