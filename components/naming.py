@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 PROJECT = "image-processor"
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-def bucket_name(role: str, stack: str, account_id: str, *, config_key: str = "stack name") -> str:
-    """`image-processor-<role>-<stack>-<account>`, checked against S3's rules (<= 63 characters).
-
-    A name S3 would refuse raises ValueError naming `config_key`, the setting a user changes to fix it.
-    """
-    name = f"{PROJECT}-{role}-{stack}-{account_id}".lower()
-    if not _BUCKET_NAME.match(name) or "--" in name:
+def validate_bucket_name(name: str, config_key: str) -> str:
+    """Return `name` if S3 accepts it, else raise ValueError naming `config_key`, the setting to change."""
+    if not _BUCKET_NAME.match(name) or ".." in name or "--" in name:
         raise ValueError(
-            f"bucket name {name!r} breaks S3's rules (3-63 characters: lower-case letters, digits and "
+            f"bucket name {name!r} breaks S3's rules (3-63 characters: lower-case letters, digits, "
             f"single hyphens); change {config_key}"
         )
     return name
+
+
+def bucket_name(role: str, stack: str, account_id: str) -> str:
+    """`image-processor-<role>-<stack>-<account>`: the spec's names with the stack added."""
+    return validate_bucket_name(f"{PROJECT}-{role}-{stack}-{account_id}", "the stack name")
+
+
+def function_name(stack: str) -> str:
+    """The Lambda function's name, which also names its log group."""
+    return f"{PROJECT}-{stack}"
+
+
+def validate_emails(addresses: Sequence[str], field: str) -> None:
+    """Raise ValueError naming `field` unless there is at least one address and each looks like one."""
+    if not addresses:
+        raise ValueError(f"{field} needs at least one e-mail address")
+    for address in addresses:
+        if not _EMAIL.match(address):
+            raise ValueError(f"{field}: {address!r} is not an e-mail address")

@@ -1,0 +1,26 @@
+"""image-processor: config -> ProcessedBucketPair -> NotifyingFunction -> AlarmSet -> stack outputs."""
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alarm_set import AlarmSet
+from components.notifying_function import NotifyingFunction
+from components.processed_bucket_pair import ProcessedBucketPair
+from components.stack_config import StackConfig
+
+config = StackConfig(stack=pulumi.get_stack(), config=pulumi.Config())
+account_id = aws.get_caller_identity().account_id
+
+buckets = ProcessedBucketPair("images", config.bucket_args(account_id))
+function_args = config.function_args(account_id, buckets)
+processor = NotifyingFunction("processor", function_args)
+alarms = AlarmSet("alarms", config.alarm_args(account_id, processor, function_args.timeout_seconds))
+
+pulumi.export("sourceBucketName", buckets.source_bucket_name)
+pulumi.export("destinationBucketName", buckets.destination_bucket_name)
+pulumi.export("functionName", processor.function.name)
+pulumi.export("functionArn", processor.function.arn)
+pulumi.export("notificationTopicArn", processor.topic.arn)
+pulumi.export("alarmTopicArn", alarms.topic.arn)
+pulumi.export("logGroupName", processor.log_group.name)
+pulumi.export("deadLetterQueueUrl", processor.dead_letter_queue.url)

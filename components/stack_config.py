@@ -1,0 +1,135 @@
+"""The stack's configuration: read once, turned into component args, errors naming the config key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pulumi
+
+from components.alarm_set import AlarmSetArgs
+from components.naming import PROJECT, bucket_name, function_name
+from components.notifying_function import NotifyingFunction, NotifyingFunctionArgs
+from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
+from handler.settings import settings_from_env
+
+T = TypeVar("T")
+
+# Component arg or handler variable -> the config key a user sets (`pulumi config set <key> ...`).
+CONFIG_KEYS = {
+    "source_bucket_name": "sourceBucketName",
+    "destination_bucket_name": "destinationBucketName",
+    "kms_key_arn": "kmsKeyArn",
+    "runtime": "runtime",
+    "architecture": "architecture",
+    "memory_mb": "memorySize",
+    "timeout_seconds": "timeout",
+    "log_retention_days": "logRetentionDays",
+    "max_retry_attempts": "maxRetryAttempts",
+    "max_event_age_seconds": "maxEventAgeSeconds",
+    "resize_width": "resizeWidth",
+    "resize_height": "resizeHeight",
+    "jpeg_quality": "jpegQuality",
+    "notification_emails": "notificationEmail",
+    "alarm_emails": "alarmEmail",
+    "duration_threshold_fraction": "durationAlarmFraction",
+    "MAX_INPUT_BYTES": "maxInputBytes",
+    "MAX_PIXELS": "maxPixels",
+}
+
+
+def checked(build: Callable[[], T]) -> T:
+    """Run `build`; a ValueError is re-raised naming the config key behind the field it names."""
+    try:
+        return build()
+    except ValueError as error:
+        message = str(error)
+        for field, key in CONFIG_KEYS.items():
+            if field in message.split(maxsplit=1)[0] or f"change {field}" in message:
+                raise ValueError(f"config {PROJECT}:{key}: {message}") from None
+        raise
+
+
+def _emails(raw: str | None) -> list[str]:
+    return [address.strip() for address in (raw or "").split(",") if address.strip()]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Every setting of a stack, as read from `pulumi config`."""
+
+    stack: str
+    config: pulumi.Config
+
+    def _int(self, key: str, default: int) -> int:
+        value = self.config.get_int(key)
+        return default if value is None else value
+
+    def bucket_args(self, account_id: str) -> ProcessedBucketPairArgs:
+        """Bucket names from the spec's scheme (stack added) unless set, and their options."""
+        return checked(
+            lambda: ProcessedBucketPairArgs(
+                source_bucket_name=self.config.get("sourceBucketName") or bucket_name("source", self.stack, account_id),
+                destination_bucket_name=self.config.get("destinationBucketName")
+                or bucket_name("processed", self.stack, account_id),
+                force_destroy=bool(self.config.get_bool("forceDestroy")),
+                source_versioning=self.config.get_bool("sourceVersioning") is not False,
+                kms_key_arn=self.config.get("kmsKeyArn"),
+            )
+        )
+
+    def function_args(self, account_id: str, buckets: ProcessedBucketPair) -> NotifyingFunctionArgs:
+        """The function's settings; the handler's own variables are validated here too, at preview."""
+        environment = {
+            name: str(value)
+            for name, value in (
+                ("MAX_INPUT_BYTES", self.config.get_int("maxInputBytes")),
+                ("MAX_PIXELS", self.config.get_int("maxPixels")),
+            )
+            if value is not None
+        }
+        args = checked(
+            lambda: NotifyingFunctionArgs(
+                function_name=function_name(self.stack),
+                account_id=account_id,
+                source_bucket_name=buckets.source_bucket_name,
+                source_bucket_arn=buckets.source_bucket_arn,
+                destination_bucket_name=buckets.destination_bucket_name,
+                destination_bucket_arn=buckets.destination_bucket_arn,
+                notification_emails=_emails(self.config.require("notificationEmail")),
+                runtime=self.config.get("runtime") or "python3.13",
+                architecture=self.config.get("architecture") or "x86_64",
+                memory_mb=self._int("memorySize", 512),
+                timeout_seconds=self._int("timeout", 60),
+                log_retention_days=self._int("logRetentionDays", 7),
+                max_retry_attempts=self._int("maxRetryAttempts", 2),
+                max_event_age_seconds=self._int("maxEventAgeSeconds", 3600),
+                resize_width=self._int("resizeWidth", 800),
+                resize_height=self._int("resizeHeight", 600),
+                jpeg_quality=self._int("jpegQuality", 85),
+                kms_key_arn=self.config.get("kmsKeyArn"),
+                environment=environment,
+            )
+        )
+        checked(
+            lambda: settings_from_env(
+                {**environment, "DESTINATION_BUCKET": "preview", "SNS_TOPIC_ARN": "arn:aws:sns:preview"}
+            )
+        )
+        return args
+
+    def alarm_args(self, account_id: str, function: NotifyingFunction, timeout_seconds: int) -> AlarmSetArgs:
+        """Alarms go to alarmEmail, or to the notification addresses when it is not set."""
+        emails = _emails(self.config.get("alarmEmail")) or _emails(self.config.require("notificationEmail"))
+        fraction = self.config.get_float("durationAlarmFraction")
+        return checked(
+            lambda: AlarmSetArgs(
+                account_id=account_id,
+                function_name=function.function.name,
+                function_timeout_seconds=timeout_seconds,
+                dead_letter_queue_name=function.dead_letter_queue.name,
+                alarm_emails=emails,
+                duration_threshold_fraction=0.8 if fraction is None else fraction,
+            )
+        )

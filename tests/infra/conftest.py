@@ -1,0 +1,137 @@
+"""Pulumi mocks that record every resource's inputs, and a runner for programs and components."""
+
+from __future__ import annotations
+
+import json
+import logging
+import runpy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import mocks, settings
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers like AWS would (ARNs, names, URLs) and records every registration."""
+
+    def __init__(self) -> None:
+        self.registrations: list[mocks.MockResourceArgs] = []
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registrations.append(args)
+        state = dict(args.inputs)
+        service = args.typ.split(":")[1].split("/")[0]
+        name = state.get("name") or state.get("bucket") or f"{args.name}-generated"
+        state.setdefault("name", name)
+        arn = {
+            "s3": f"arn:aws:s3:::{name}",
+            "logs": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}",
+            "cloudwatch": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}",
+            "iam": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
+            "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
+        }.get(service, f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{name}")
+        state.setdefault("arn", arn)
+        if service == "sqs":
+            state.setdefault("url", f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}")
+        return f"{args.name}-id", state
+
+    def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/test", "userId": "AIDA"}
+        raise NotImplementedError(args.token)
+
+
+@dataclass
+class Deployment:
+    """What a mocked run registered: resources by type and name, their URNs, and the stack outputs."""
+
+    registrations: list[mocks.MockResourceArgs]
+    urns: list[str]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    depends_on: dict[str, list[str]] = field(default_factory=dict)
+    returned: Any = None
+
+    def of_type(self, typ: str) -> list[mocks.MockResourceArgs]:
+        return [r for r in self.registrations if r.typ == typ]
+
+    def one(self, typ: str, name: str | None = None) -> dict[str, Any]:
+        matches = [r for r in self.of_type(typ) if name is None or r.name == name]
+        assert len(matches) == 1, f"expected one {typ} {name or ''}, found {[r.name for r in matches]}"
+        return matches[0].inputs
+
+    def policy(self, typ: str, name: str | None = None, key: str = "policy") -> dict[str, Any]:
+        return json.loads(self.one(typ, name)[key])
+
+
+Runner = Callable[..., Deployment]
+
+
+class _RecordingHandler(logging.Handler):
+    """Keeps what the program logs to the engine (pulumi.log.warn), e.g. pulumi-aws deprecations."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def run_pulumi(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runner]:
+    """Run `program` (a callable, or the project's __main__.py) under recording mocks with `config`."""
+
+    def run(program: Callable[[], Any] | None = None, stack: str = "dev", **config: str) -> Deployment:
+        recorder = RecordingMocks()
+        monitor = mocks.MockMonitor(recorder)
+        engine_log = _RecordingHandler()
+        logger = logging.getLogger(f"pulumi-engine-{id(engine_log)}")
+        logger.addHandler(engine_log)
+        settings.ROOT.set(None)
+        pulumi.runtime.set_mocks(
+            recorder, project="image-processor", stack=stack, preview=False, monitor=monitor, logger=logger
+        )
+        pulumi.runtime.set_all_config({f"image-processor:{key}": value for key, value in config.items()})
+        outputs: dict[str, Any] = {}
+        depends_on: dict[str, list[str]] = {}
+
+        def record_dependencies(args: pulumi.ResourceTransformationArgs) -> None:
+            explicit = args.opts.depends_on if args.opts and isinstance(args.opts.depends_on, list) else []
+            depends_on[args.name] = [dependency._name for dependency in explicit]  # type: ignore[union-attr]
+
+        @pulumi.runtime.test
+        def body() -> Any:
+            pulumi.runtime.register_stack_transformation(record_dependencies)
+            returned = None
+            if program is None:
+                runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
+            else:
+                returned = program()
+            root = settings.get_root_resource()
+            exported = getattr(root, "outputs", {})
+            return pulumi.Output.all(
+                pulumi.Output.from_input(returned).apply(lambda value: outputs.update(returned=value)),
+                pulumi.Output.all(**exported).apply(outputs.update),
+            )
+
+        body()
+        returned = outputs.pop("returned", None)
+        deployment = Deployment(
+            recorder.registrations, list(monitor.resources), outputs, engine_log.messages, depends_on, returned
+        )
+        deprecated = [message for message in deployment.warnings if "deprecated" in message]
+        assert not deprecated, f"deprecated pulumi-aws resources or properties used: {deprecated}"
+        return deployment
+
+    monkeypatch.chdir(PROJECT_ROOT)
+    yield run
+    settings.ROOT.set(None)

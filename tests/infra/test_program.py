@@ -1,0 +1,326 @@
+"""The whole Pulumi program (__main__.py) under mocks: every resource's inputs, wiring and exports."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from tests.infra.conftest import ACCOUNT_ID, Deployment, Runner
+
+EMAIL = "ops@example.com"
+SOURCE = f"image-processor-source-dev-{ACCOUNT_ID}"
+DESTINATION = f"image-processor-processed-dev-{ACCOUNT_ID}"
+SOURCE_ARN = f"arn:aws:s3:::{SOURCE}"
+DESTINATION_ARN = f"arn:aws:s3:::{DESTINATION}"
+COMPONENT_TYPES = {
+    "image-processor:storage:ProcessedBucketPair",
+    "image-processor:compute:NotifyingFunction",
+    "image-processor:monitoring:AlarmSet",
+}
+
+
+@pytest.fixture
+def deployment(run_pulumi: Runner) -> Deployment:
+    return run_pulumi(notificationEmail=EMAIL)
+
+
+def statements(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {statement["Sid"]: statement for statement in document["Statement"]}
+
+
+def test_buckets_are_named_by_the_spec_with_stack_and_account(deployment):
+    names = sorted(r.inputs["bucket"] for r in deployment.of_type("aws:s3/bucket:Bucket"))
+    assert names == sorted([SOURCE, DESTINATION])
+    assert all(r.inputs.get("forceDestroy") is False for r in deployment.of_type("aws:s3/bucket:Bucket"))
+
+
+def test_every_bucket_blocks_public_access_disables_acls_and_encrypts(deployment):
+    blocks = deployment.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert len(blocks) == 2
+    for block in blocks:
+        flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        assert all(block.inputs[flag] is True for flag in flags)
+    ownership = deployment.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    assert [r.inputs["rule"] for r in ownership] == [{"objectOwnership": "BucketOwnerEnforced"}] * 2
+    encryption = deployment.of_type(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    assert len(encryption) == 2
+    for config in encryption:
+        (rule,) = config.inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+
+
+def test_bucket_policies_deny_requests_without_tls(deployment):
+    policies = deployment.of_type("aws:s3/bucketPolicy:BucketPolicy")
+    arns = set()
+    for policy in policies:
+        (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+        assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        bucket_arn, objects = statement["Resource"]
+        assert objects == f"{bucket_arn}/*"
+        arns.add(bucket_arn)
+    assert arns == {SOURCE_ARN, DESTINATION_ARN}
+    assert deployment.depends_on["images-source-tls-only"] == ["images-source-public-access"]
+
+
+def test_source_is_versioned_and_uploads_are_cleaned_up(deployment):
+    versioning = deployment.of_type("aws:s3/bucketVersioning:BucketVersioning")
+    assert [r.name for r in versioning] == ["images-source-versioning"]
+    assert versioning[0].inputs["versioningConfiguration"] == {"status": "Enabled"}
+    for lifecycle in deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
+        (rule,) = lifecycle.inputs["rules"]
+        assert rule["status"] == "Enabled"
+        assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+
+
+def test_notification_topic_is_encrypted_and_mailed(deployment):
+    topic = deployment.one("aws:sns/topic:Topic", "processor-notifications")
+    assert topic["kmsMasterKeyId"] == "alias/aws/sns"
+    subscription = deployment.one("aws:sns/topicSubscription:TopicSubscription", "processor-email-0")
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", EMAIL)
+
+
+def test_log_group_keeps_seven_days_and_exists_before_the_function(deployment):
+    log_group = deployment.one("aws:cloudwatch/logGroup:LogGroup")
+    assert log_group == {"name": "/aws/lambda/image-processor-dev", "retentionInDays": 7}
+    assert "processor-logs" in deployment.depends_on["processor-function"]
+
+
+def test_role_is_assumable_only_by_lambda(deployment):
+    trust = deployment.policy("aws:iam/role:Role", key="assumeRolePolicy")
+    assert trust["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+
+
+def test_function_policy_is_least_privilege(deployment):
+    document = deployment.policy("aws:iam/rolePolicy:RolePolicy")
+    log_group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/aws/lambda/image-processor-dev"
+    assert {sid: (s["Effect"], s["Action"], s["Resource"]) for sid, s in statements(document).items()} == {
+        "ReadSourceImages": ("Allow", ["s3:GetObject", "s3:GetObjectVersion"], f"{SOURCE_ARN}/*"),
+        "TellMissingSourceObjects": ("Allow", "s3:ListBucket", SOURCE_ARN),
+        "WriteRenditions": ("Allow", "s3:PutObject", f"{DESTINATION_ARN}/resized/*"),
+        "Notify": ("Allow", "sns:Publish", "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated"),
+        "WriteOwnLogs": ("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group_arn}:*"),
+        "KeepFailedEvents": (
+            "Allow",
+            "sqs:SendMessage",
+            "arn:aws:sqs:us-east-1:123456789012:processor-failed-events-generated",
+        ),
+    }
+
+
+def test_no_wildcard_action_or_resource_in_the_function_policy(deployment):
+    for statement in deployment.policy("aws:iam/rolePolicy:RolePolicy")["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions)
+        assert statement["Resource"] != "*"
+        assert not statement["Resource"].endswith(":*:*")
+
+
+def test_function_runs_the_handler_with_spec_settings(deployment):
+    function = deployment.one("aws:lambda/function:Function")
+    assert function["name"] == "image-processor-dev"
+    assert function["handler"] == "handler.app.lambda_handler"
+    assert function["runtime"] == "python3.13"
+    assert function["architectures"] == ["x86_64"]
+    assert (function["memorySize"], function["timeout"]) == (512, 60)
+    assert function["loggingConfig"]["logGroup"] == "/aws/lambda/image-processor-dev"
+    assert function["environment"]["variables"] == {
+        "SOURCE_BUCKET": SOURCE,
+        "DESTINATION_BUCKET": DESTINATION,
+        "SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated",
+        "RESIZE_WIDTH": "800",
+        "RESIZE_HEIGHT": "600",
+        "JPEG_QUALITY": "85",
+    }
+    code = function["code"]
+    assert isinstance(code, pulumi.FileArchive)
+    with zipfile.ZipFile(Path(code.path)) as archive:
+        assert "handler/app.py" in archive.namelist()
+
+
+def test_s3_trigger_is_protected_against_confused_deputies(deployment):
+    permission = deployment.one("aws:lambda/permission:Permission")
+    assert permission["principal"] == "s3.amazonaws.com"
+    assert permission["action"] == "lambda:InvokeFunction"
+    assert permission["sourceArn"] == SOURCE_ARN
+    assert permission["sourceAccount"] == ACCOUNT_ID
+    assert permission["function"] == "image-processor-dev"
+    notification = deployment.one("aws:s3/bucketNotification:BucketNotification")
+    assert notification["bucket"] == SOURCE
+    (target,) = notification["lambdaFunctions"]
+    assert target["events"] == ["s3:ObjectCreated:*"]
+    assert target["lambdaFunctionArn"].endswith(":function:image-processor-dev")
+    assert deployment.depends_on["processor-trigger"] == ["processor-s3-invoke"]
+
+
+def test_failed_events_go_to_an_encrypted_queue_after_retries(deployment):
+    invoke = deployment.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+    assert invoke["maximumRetryAttempts"] == 2
+    assert invoke["maximumEventAgeInSeconds"] == 3600
+    queue_arn = invoke["destinationConfig"]["onFailure"]["destination"]
+    assert queue_arn == "arn:aws:sqs:us-east-1:123456789012:processor-failed-events-generated"
+    queue = deployment.one("aws:sqs/queue:Queue")
+    assert queue["sqsManagedSseEnabled"] is True
+    assert queue["messageRetentionSeconds"] == 14 * 24 * 3600
+
+
+def test_alarms_watch_errors_duration_throttles_and_failed_events(deployment):
+    alarms = {r.name: r.inputs for r in deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert {
+        name: (a["namespace"], a["metricName"], a["statistic"], a["comparisonOperator"], a["threshold"])
+        for name, a in alarms.items()
+    } == {
+        "alarms-errors": ("AWS/Lambda", "Errors", "Sum", "GreaterThanOrEqualToThreshold", 1),
+        "alarms-duration": ("AWS/Lambda", "Duration", "Maximum", "GreaterThanThreshold", 48000),
+        "alarms-throttles": ("AWS/Lambda", "Throttles", "Sum", "GreaterThanOrEqualToThreshold", 1),
+        "alarms-failed-events": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "Maximum",
+            "GreaterThanThreshold",
+            0,
+        ),
+    }
+    alarm_topic = "arn:aws:sns:us-east-1:123456789012:alarms-alarms-generated"
+    for name, alarm in alarms.items():
+        assert alarm["alarmActions"] == [alarm_topic] == alarm["okActions"], name
+        assert alarm["treatMissingData"] == "notBreaching"
+        assert alarm["period"] == 300 and alarm["evaluationPeriods"] == 1
+    assert alarms["alarms-errors"]["dimensions"] == {"FunctionName": "image-processor-dev"}
+    assert alarms["alarms-failed-events"]["dimensions"] == {"QueueName": "processor-failed-events-generated"}
+
+
+def test_alarm_topic_uses_a_key_cloudwatch_may_use(deployment):
+    topic = deployment.one("aws:sns/topic:Topic", "alarms-alarms")
+    assert topic["kmsMasterKeyId"] == "arn:aws:kms:us-east-1:123456789012:alarms-key-generated"
+    key = deployment.one("aws:kms/key:Key")
+    assert key["enableKeyRotation"] is True
+    cloudwatch = statements(json.loads(key["policy"]))["CloudWatchAlarmsPublish"]
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+    subscription = deployment.one("aws:sns/topicSubscription:TopicSubscription", "alarms-email-0")
+    assert subscription["endpoint"] == EMAIL  # defaults to the notification address
+
+
+def test_exports(deployment):
+    assert deployment.outputs == {
+        "sourceBucketName": SOURCE,
+        "destinationBucketName": DESTINATION,
+        "functionName": "image-processor-dev",
+        "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:image-processor-dev",
+        "notificationTopicArn": "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated",
+        "alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms-alarms-generated",
+        "logGroupName": "/aws/lambda/image-processor-dev",
+        "deadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/processor-failed-events-generated",
+    }
+
+
+def test_every_resource_is_parented_to_one_of_the_three_components(deployment):
+    assert len(deployment.urns) == len(deployment.registrations)
+    for urn in deployment.urns:
+        qualified_type = urn.split("::")[2]
+        parent_type, _, own_type = qualified_type.rpartition("$")
+        if own_type in COMPONENT_TYPES:
+            assert parent_type == "pulumi:pulumi:Stack", urn
+        else:
+            assert parent_type in COMPONENT_TYPES, urn
+
+
+def test_config_changes_the_deployment(run_pulumi: Runner):
+    deployment = run_pulumi(
+        notificationEmail="a@example.com, b@example.com",
+        alarmEmail="oncall@example.com",
+        resizeWidth="320",
+        resizeHeight="240",
+        memorySize="1024",
+        timeout="30",
+        architecture="arm64",
+        logRetentionDays="14",
+        forceDestroy="true",
+        sourceVersioning="false",
+        maxPixels="50000000",
+        kmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/abcd",
+        durationAlarmFraction="0.5",
+    )
+    function = deployment.one("aws:lambda/function:Function")
+    assert (function["memorySize"], function["timeout"], function["architectures"]) == (1024, 30, ["arm64"])
+    variables = function["environment"]["variables"]
+    assert (variables["RESIZE_WIDTH"], variables["RESIZE_HEIGHT"], variables["MAX_PIXELS"]) == (
+        "320",
+        "240",
+        "50000000",
+    )
+    assert deployment.one("aws:cloudwatch/logGroup:LogGroup")["retentionInDays"] == 14
+    emails = [r.inputs["endpoint"] for r in deployment.of_type("aws:sns/topicSubscription:TopicSubscription")]
+    assert sorted(emails) == ["a@example.com", "b@example.com", "oncall@example.com"]
+    assert deployment.of_type("aws:s3/bucketVersioning:BucketVersioning") == []
+    assert all(r.inputs["forceDestroy"] is True for r in deployment.of_type("aws:s3/bucket:Bucket"))
+    for config in deployment.of_type(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ):
+        (rule,) = config.inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {
+            "sseAlgorithm": "aws:kms",
+            "kmsMasterKeyId": "arn:aws:kms:us-east-1:123456789012:key/abcd",
+        }
+        assert rule["bucketKeyEnabled"] is True
+    kms = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["UseBucketKey"]
+    assert kms["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/abcd"
+    duration = deployment.one("aws:cloudwatch/metricAlarm:MetricAlarm", "alarms-duration")
+    assert duration["threshold"] == 15000
+
+
+def test_python311_runtime_warns_and_ships_the_amazon_linux_2_pillow(run_pulumi: Runner):
+    deployment = run_pulumi(notificationEmail=EMAIL, runtime="python3.11")
+    assert any("Amazon Linux 2" in warning and "12.2.0" in warning for warning in deployment.warnings)
+    code = deployment.one("aws:lambda/function:Function")["code"]
+    with zipfile.ZipFile(Path(code.path)) as archive:
+        assert any(name.startswith("pillow-12.2.0.dist-info/") for name in archive.namelist())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("memorySize", "64"),
+        ("timeout", "901"),
+        ("runtime", "python3.9"),
+        ("architecture", "sparc"),
+        ("logRetentionDays", "10"),
+        ("resizeWidth", "0"),
+        ("resizeHeight", "20000"),
+        ("jpegQuality", "100"),
+        ("maxRetryAttempts", "5"),
+        ("maxEventAgeSeconds", "30"),
+        ("maxPixels", "0"),
+        ("maxInputBytes", "-1"),
+        ("notificationEmail", "not-an-address"),
+        ("alarmEmail", "oncall-at-example"),
+        ("durationAlarmFraction", "1.5"),
+        ("sourceBucketName", "Not_A_Bucket"),
+        ("destinationBucketName", "x"),
+        ("kmsKeyArn", "my-key"),
+    ],
+)
+def test_bad_config_is_an_error_naming_the_key(run_pulumi: Runner, key, value):
+    config = {"notificationEmail": EMAIL, key: value}
+    with pytest.raises(Exception, match=f"image-processor:{key}"):
+        run_pulumi(**config)
+
+
+def test_missing_notification_email_is_an_error_naming_the_key(run_pulumi: Runner):
+    with pytest.raises(Exception, match="notificationEmail"):
+        run_pulumi()
+
+
+def test_stack_name_too_long_for_bucket_names_is_an_error(run_pulumi: Runner):
+    with pytest.raises(Exception, match="change the stack name"):
+        run_pulumi(stack="a-very-long-stack-name-for-a-bucket", notificationEmail=EMAIL)
