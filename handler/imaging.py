@@ -8,7 +8,21 @@ import warnings
 from dataclasses import dataclass
 from typing import cast
 
-from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import (
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageCms,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
+
+# Registering just these decoders keeps Image.open from importing all of Pillow's plugins on first use.
+_DECODERS = (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, WebPImagePlugin)
 
 # Decided by content: Image.open never tries any other decoder (PSD, EPS, PDF, ICO, ...).
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
