@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,6 +61,7 @@ def start_emulator() -> tuple[ThreadedMotoServer, str]:
         AWS_DEFAULT_REGION=REGION,
     )
     os.environ.pop("AWS_PROFILE", None)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per emulated request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image
 
 from handler import app
@@ -15,21 +13,9 @@ from local import demo
 from local.emulator import provision, start_emulator
 from local.pump import EventPump
 from local.samples import encode, photo
-from tests.conftest import clear_caches
 
 
-@pytest.fixture
-def isolated_environment() -> Iterator[None]:
-    """The demo points this process at its emulator; restore the environment and caches afterwards."""
-    saved = dict(os.environ)
-    clear_caches()
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-    clear_caches()
-
-
-def test_demo_processes_every_sample_and_writes_the_gallery(isolated_environment, tmp_path, capsys):
+def test_demo_processes_every_sample_and_writes_the_gallery(tmp_path, capsys):
     assert demo.main(["--out", str(tmp_path)]) == 0
     output = capsys.readouterr().out
     assert "All 9 uploads accounted for as promised." in output
@@ -41,7 +27,7 @@ def test_demo_processes_every_sample_and_writes_the_gallery(isolated_environment
     assert "resized/web/banner.webp.jpg" in page
 
 
-def test_demo_with_user_images_fails_when_one_is_bad(isolated_environment, tmp_path, capsys):
+def test_demo_with_user_images_fails_when_one_is_bad(tmp_path, capsys):
     images = tmp_path / "mine"
     images.mkdir()
     (images / "good.png").write_bytes(encode(photo(300, 200), "PNG"))
@@ -51,7 +37,7 @@ def test_demo_with_user_images_fails_when_one_is_bad(isolated_environment, tmp_p
     assert (tmp_path / "out/resized/good.png.jpg").exists()
 
 
-def test_pump_retries_twice_then_dead_letters(isolated_environment):
+def test_pump_retries_twice_then_dead_letters():
     server, endpoint = start_emulator()
     try:
         pipeline = provision(endpoint)
@@ -77,7 +63,7 @@ def test_pump_retries_twice_then_dead_letters(isolated_environment):
         server.stop()
 
 
-def test_pump_deletes_the_event_only_after_the_handler_returns(isolated_environment):
+def test_pump_deletes_the_event_only_after_the_handler_returns():
     server, endpoint = start_emulator()
     try:
         pipeline = provision(endpoint)
