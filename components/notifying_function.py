@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components import packaging, policies
 from components.naming import validate_emails
+from handler.renditions import RenditionSpec, renditions_json, watermark_keys
 
 HANDLER = "handler.app.lambda_handler"
 LOG_RETENTION_DAYS = (
@@ -38,6 +39,7 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 FOURTEEN_DAYS = 14 * 24 * 3600
+MAX_RENDITIONS_JSON = 3000
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class NotifyingFunctionArgs:
     resize_height: int = 600
     jpeg_quality: int = 85
     kms_key_arn: str | None = None
+    renditions: tuple[RenditionSpec, ...] = ()
     environment: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,6 +92,10 @@ class NotifyingFunctionArgs:
             if not 1 <= value <= high:
                 raise ValueError(f"{key} must be between 1 and {high}, got {value}")
         validate_emails(self.notification_emails, "notification_emails")
+        if len(renditions_json(self.renditions)) > MAX_RENDITIONS_JSON:
+            raise ValueError(
+                f"renditions: more than {MAX_RENDITIONS_JSON} characters of JSON; Lambda's environment is 4 KB"
+            )
         if not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.function_name):
             raise ValueError(f"function_name must be 1-64 letters, digits, - or _, got {self.function_name!r}")
 
@@ -153,6 +160,7 @@ class NotifyingFunction(pulumi.ComponentResource):
                     log_group_arn=arns[3],
                     dead_letter_queue_arn=arns[4],
                     kms_key_arn=args.kms_key_arn,
+                    watermark_keys=watermark_keys(args.renditions),
                 )
             ),
             opts=child,
@@ -175,6 +183,7 @@ class NotifyingFunction(pulumi.ComponentResource):
                     "RESIZE_WIDTH": str(args.resize_width),
                     "RESIZE_HEIGHT": str(args.resize_height),
                     "JPEG_QUALITY": str(args.jpeg_quality),
+                    **({"RENDITIONS": renditions_json(args.renditions)} if args.renditions else {}),
                     "SOURCE_BUCKET": args.source_bucket_name,
                     "DESTINATION_BUCKET": args.destination_bucket_name,
                     "SNS_TOPIC_ARN": self.topic.arn,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 RESIZED_PREFIX = "resized/"
@@ -25,6 +26,7 @@ def function_policy(
     log_group_arn: str,
     dead_letter_queue_arn: str,
     kms_key_arn: str | None = None,
+    watermark_keys: Sequence[str] = (),
 ) -> str:
     """The function's least-privilege permissions: nothing with a `*` action or a `*` resource."""
     statements: list[dict[str, Any]] = [
@@ -61,6 +63,15 @@ def function_policy(
             "Resource": dead_letter_queue_arn,
         },
     ]
+    if watermark_keys:
+        statements.append(
+            {
+                "Sid": "ReadWatermarks",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [f"{destination_bucket_arn}/{key}" for key in watermark_keys],
+            }
+        )
     if kms_key_arn:
         statements.append(
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -12,6 +13,7 @@ from components.alarm_set import AlarmSetArgs
 from components.naming import PROJECT, bucket_name, function_name
 from components.notifying_function import NotifyingFunction, NotifyingFunctionArgs
 from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
+from handler.renditions import RenditionSpec, parse_renditions
 from handler.settings import settings_from_env
 
 T = TypeVar("T")
@@ -36,6 +38,8 @@ CONFIG_KEYS = {
     "duration_threshold_fraction": "durationAlarmFraction",
     "MAX_INPUT_BYTES": "maxInputBytes",
     "MAX_PIXELS": "maxPixels",
+    "RENDITIONS": "renditions",
+    "renditions": "renditions",
 }
 
 
@@ -109,6 +113,7 @@ class StackConfig:
                 resize_height=self._int("resizeHeight", 600),
                 jpeg_quality=self._int("jpegQuality", 85),
                 kms_key_arn=self.config.get("kmsKeyArn"),
+                renditions=self._renditions(),
                 environment=environment,
             )
         )
@@ -118,6 +123,10 @@ class StackConfig:
             )
         )
         return args
+
+    def _renditions(self) -> tuple[RenditionSpec, ...]:
+        entries = self.config.get_object("renditions")
+        return parse_renditions(json.dumps(entries)) if entries is not None else ()
 
     def alarm_args(self, account_id: str, function: NotifyingFunction, timeout_seconds: int) -> AlarmSetArgs:
         """Alarms go to alarmEmail, or to the notification addresses when it is not set."""

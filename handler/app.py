@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handler import events, imaging, notify, storage
+from handler.renditions import watermark_keys
 from handler.settings import Settings, settings
 
 # Names the spec promises; content decides the format, these only decide whether a non-image is news.
@@ -40,15 +41,14 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 
 
 def process(source: events.SourceObject, config: Settings, request_id: str) -> dict[str, Any]:
-    """Turn one source object into a rendition plus a notification, or a failure notification."""
+    """Turn one source object into its renditions plus a notification, or a failure notification."""
     started = time.perf_counter()
-    destination_key = imaging.output_key(source.key)
     summary: dict[str, Any] = {
         "status": "success",
         "source_bucket": source.bucket,
         "source_key": source.key,
         "destination_bucket": config.destination_bucket,
-        "destination_key": destination_key,
+        "destination_key": None,
         "request_id": request_id,
     }
     if source.bucket == config.destination_bucket:
@@ -65,7 +65,9 @@ def process(source: events.SourceObject, config: Settings, request_id: str) -> d
         summary["bytes_in"] = size
         if size > config.max_input_bytes:
             raise imaging.TooLarge(f"object is {size} bytes, above MAX_INPUT_BYTES ({config.max_input_bytes})")
-        rendition = imaging.render(storage.get(source), _options(config))
+        data = storage.get(source)
+        limits = imaging.Limits(max_pixels=config.max_pixels, memory_mb=config.memory_mb)
+        rendered = imaging.render_all(data, config.renditions, limits, _watermarks(config))
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES:
             # Deleted after the upload: nothing to process and nothing a retry could fix.
@@ -83,27 +85,61 @@ def process(source: events.SourceObject, config: Settings, request_id: str) -> d
         message = f"{type(error).__name__}: {error}"
         return _fail(config, source, summary, started, reason="processing_error", message=message)
 
-    storage.put(config.destination_bucket, destination_key, source, rendition)
-    summary.update(
-        source_format=rendition.source_format,
-        original_size=list(rendition.original_size),
-        new_size=list(rendition.size),
-        bytes_out=len(rendition.data),
-        duration_ms=_elapsed_ms(started),
-    )
+    made = [result for result in rendered if isinstance(result, imaging.Rendition)]
+    renditions = []
+    for rendition in made:
+        key = rendition.spec.key(source.key, rendition.format)
+        storage.put(config.destination_bucket, key, source, rendition)
+        renditions.append(
+            {
+                "name": rendition.spec.name or "default",
+                "key": key,
+                "size": list(rendition.size),
+                "bytes": len(rendition.data),
+                "format": rendition.format,
+            }
+        )
+    if made:
+        first = made[0]
+        summary.update(
+            destination_key=renditions[0]["key"],
+            source_format=first.source_format,
+            original_size=list(first.original_size),
+            new_size=list(first.size),
+            bytes_out=len(first.data),
+        )
+    if len(config.renditions) > 1 or config.renditions[0].name:
+        summary["renditions"] = renditions
+    failed = [result.message for result in rendered if isinstance(result, imaging.RenditionError)]
+    if failed:
+        return _fail(config, source, summary, started, reason="rendition_failed", message="; ".join(failed))
+    summary["duration_ms"] = _elapsed_ms(started)
     notify.publish(config.topic_arn, summary)
     _log(logging.INFO, source, request_id, outcome="success", **_log_fields(summary))
     return summary
 
 
-def _options(config: Settings) -> imaging.RenderOptions:
-    return imaging.RenderOptions(
-        width=config.width,
-        height=config.height,
-        quality=config.jpeg_quality,
-        max_pixels=config.max_pixels,
-        memory_mb=config.memory_mb,
-    )
+def _watermarks(config: Settings) -> dict[str, bytes]:
+    """Watermark images the renditions use, read once per container; a missing one fails only its renditions."""
+    images = {}
+    for key in watermark_keys(config.renditions):
+        image = _watermark(config.destination_bucket, key)
+        if image is not None:
+            images[key] = image
+    return images
+
+
+_watermark_cache: dict[tuple[str, str], bytes] = {}
+
+
+def _watermark(bucket: str, key: str) -> bytes | None:
+    if (bucket, key) not in _watermark_cache:
+        try:
+            _watermark_cache[bucket, key] = storage.read(bucket, key)
+        except ClientError as error:  # not cached: a watermark uploaded later is picked up
+            logger.error(json.dumps({"message": "watermark not readable", "key": key, "error": str(error)}))
+            return None
+    return _watermark_cache[bucket, key]
 
 
 def _fail(
@@ -117,7 +153,6 @@ def _fail(
 ) -> dict[str, Any]:
     summary.update(
         status="failure",
-        destination_key=None,
         error_type=reason,
         error_message=message,
         duration_ms=_elapsed_ms(started),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
+
+from handler.renditions import RenditionSpec, default_renditions, parse_renditions
 
 MIB = 1024 * 1024
 
@@ -23,6 +25,7 @@ class Settings:
     max_input_bytes: int = 50 * MIB
     max_pixels: int = 80_000_000
     memory_mb: int = 512
+    renditions: tuple[RenditionSpec, ...] = field(default=default_renditions(800, 600, 85))
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -49,13 +52,20 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     source = env.get("SOURCE_BUCKET", "").strip()
     if source == destination:
         raise ValueError("DESTINATION_BUCKET must differ from SOURCE_BUCKET: outputs never go to the source")
+    width = _int(env, "RESIZE_WIDTH", 800, 1, 10_000)
+    height = _int(env, "RESIZE_HEIGHT", 600, 1, 10_000)
+    jpeg_quality = _int(env, "JPEG_QUALITY", 85, 1, 95)
+    # Named renditions replace the single default one; without them behaviour is the spec's.
+    raw_renditions = env.get("RENDITIONS", "").strip()
+    renditions = parse_renditions(raw_renditions) if raw_renditions else default_renditions(width, height, jpeg_quality)
     return Settings(
         destination_bucket=destination,
         topic_arn=topic,
         source_bucket=source,
-        width=_int(env, "RESIZE_WIDTH", 800, 1, 10_000),
-        height=_int(env, "RESIZE_HEIGHT", 600, 1, 10_000),
-        jpeg_quality=_int(env, "JPEG_QUALITY", 85, 1, 95),
+        width=width,
+        height=height,
+        jpeg_quality=jpeg_quality,
+        renditions=renditions,
         max_input_bytes=_int(env, "MAX_INPUT_BYTES", 50 * MIB, 1, 5 * 1024 * MIB),
         max_pixels=_int(env, "MAX_PIXELS", 80_000_000, 1, 1_000_000_000),
         memory_mb=_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 512, 128, 10_240),

@@ -27,6 +27,11 @@ def get(source: SourceObject) -> bytes:
     return response["Body"].read()
 
 
+def read(bucket: str, key: str) -> bytes:
+    """Download an object the function uses itself (a watermark image)."""
+    return aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
 def put(bucket: str, key: str, source: SourceObject, rendition: Rendition) -> None:
     """Write a rendition with its content type and metadata naming where it came from."""
     metadata = {
@@ -34,6 +39,7 @@ def put(bucket: str, key: str, source: SourceObject, rendition: Rendition) -> No
         "source-key": quote(source.key, safe="/"),
         "source-bucket": source.bucket,
         "source-etag": source.etag or "",
+        "rendition": rendition.spec.name or "default",
         "source-version": source.version_id or "",
         "original-width": str(rendition.original_size[0]),
         "original-height": str(rendition.original_size[1]),

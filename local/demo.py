@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from handler import app
-from handler.imaging import output_key
+from handler.renditions import parse_renditions
 from local import gallery
 from local.emulator import LocalPipeline, provision, start_emulator
 from local.pump import EventPump
@@ -34,7 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, help="image files or folders to upload instead of the samples")
     parser.add_argument("--serve", action="store_true", help="keep running for uploads from any S3 client")
     parser.add_argument("--out", type=Path, default=Path("out"), help="where results and index.html go")
+    parser.add_argument("--renditions", type=Path, help="a JSON file of renditions (see local/renditions.example.json)")
     args = parser.parse_args(argv)
+    renditions = args.renditions.read_text() if args.renditions else ""
+    if renditions:
+        parse_renditions(renditions)  # a bad file stops here, with the entry named
 
     for folder in ("originals", "resized"):
         shutil.rmtree(args.out / folder, ignore_errors=True)
@@ -43,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server, endpoint = start_emulator()
     pipeline = provision(endpoint)
-    os.environ.update(pipeline.handler_environment())
+    os.environ.update(pipeline.handler_environment(), RENDITIONS=renditions)
     pump = EventPump(pipeline, app.lambda_handler, on_result=print_result)
     pump.start()
     try:
@@ -75,7 +79,8 @@ def print_result(result: dict[str, Any]) -> None:
         new_width, new_height = result["new_size"]
         print(
             f"  ok      {key}: {result['source_format']} {width}x{height} -> {new_width}x{new_height}, "
-            f"{result['bytes_in']:,} -> {result['bytes_out']:,} bytes, {result['duration_ms']} ms",
+            f"{result['bytes_in']:,} -> {result['bytes_out']:,} bytes, {result['duration_ms']} ms"
+            + (f", {len(result['renditions'])} renditions" if "renditions" in result else ""),
             flush=True,
         )
     elif result["status"] == "failure":
@@ -110,15 +115,16 @@ def run_once(
         for n in notifications
         if n["MessageAttributes"]["status"]["Value"] == "failure"
     }
+    statuses = {key: outcome["status"] for key, outcome in outcomes.items()}
     problems = [
-        f"{key}: {outcomes.get(key, 'no outcome')}"
+        f"{key}: {statuses.get(key, 'no outcome')}"
         for key, _ in uploads
-        if key not in expected_failures and outcomes.get(key) != "success"
+        if key not in expected_failures and statuses.get(key) != "success"
     ]
     problems += [
         f"{key}: expected a failure notification"
         for key in expected_failures
-        if outcomes.get(key) != "failure" or key not in failed_sources
+        if statuses.get(key) != "failure" or key not in failed_sources
     ]
     if problems:
         print("\nNot as promised:\n  " + "\n  ".join(problems), file=sys.stderr)
@@ -127,15 +133,15 @@ def run_once(
     return 0
 
 
-def wait_for_outcomes(pump: EventPump, keys: set[str]) -> dict[str, str]:
-    """Outcome per key: the handler's status, or 'dead-lettered' after the retries ran out."""
+def wait_for_outcomes(pump: EventPump, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """Outcome per key: the handler's summary, or status 'dead-lettered' after the retries ran out."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
-    outcomes: dict[str, str] = {}
+    outcomes: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline and not keys <= outcomes.keys():
         time.sleep(0.2)
         with pump.stats.lock:
-            outcomes.update((result["source_key"], result["status"]) for result in pump.stats.results)
-        outcomes.update((key, "dead-lettered") for key in pump.drain_dead_letters())
+            outcomes.update((result["source_key"], result) for result in pump.stats.results)
+        outcomes.update((key, {"status": "dead-lettered"}) for key in pump.drain_dead_letters())
     return outcomes
 
 
@@ -153,32 +159,36 @@ def received_notifications(pipeline: LocalPipeline) -> list[dict[str, Any]]:
 
 
 def export(
-    pipeline: LocalPipeline, uploads: list[tuple[str, bytes]], outcomes: dict[str, str], out: Path
+    pipeline: LocalPipeline, uploads: list[tuple[str, bytes]], outcomes: dict[str, dict[str, Any]], out: Path
 ) -> list[gallery.Entry]:
-    """Copy originals and results into `out` and describe them for the gallery."""
+    """Copy originals and every rendition into `out` and describe them for the gallery."""
     s3 = pipeline.s3()
     entries = []
     for key, data in uploads:
         original = Path("originals") / key
         (out / original).parent.mkdir(parents=True, exist_ok=True)
         (out / original).write_bytes(data)
-        result_path = None
-        detail = ""
-        if outcomes.get(key) == "success":
-            result_key = output_key(key)
-            response = s3.get_object(Bucket=pipeline.destination_bucket, Key=result_key)
-            (out / result_key).parent.mkdir(parents=True, exist_ok=True)
-            (out / result_key).write_bytes(response["Body"].read())
+        outcome = outcomes.get(key, {"status": "no outcome"})
+        results = []
+        for rendition in rendition_keys(outcome):
+            response = s3.get_object(Bucket=pipeline.destination_bucket, Key=rendition["key"])
+            (out / rendition["key"]).parent.mkdir(parents=True, exist_ok=True)
+            (out / rendition["key"]).write_bytes(response["Body"].read())
             metadata = response["Metadata"]
-            result_path = result_key
-            detail = (
-                f"{metadata['original-width']}x{metadata['original-height']} -> "
-                f"{metadata['width']}x{metadata['height']}, {response['ContentLength']:,} bytes"
-            )
-        entries.append(
-            gallery.Entry(key, original.as_posix(), outcomes.get(key, "no outcome"), len(data), result_path, detail)
-        )
+            detail = f"{metadata['width']}x{metadata['height']}, {response['ContentLength']:,} bytes"
+            results.append(gallery.Result(rendition["name"], rendition["key"], detail))
+        detail = outcome.get("error_message") or (f"{outcome['duration_ms']} ms" if "duration_ms" in outcome else "")
+        entries.append(gallery.Entry(key, original.as_posix(), outcome["status"], len(data), results, detail))
     return entries
+
+
+def rendition_keys(outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """The renditions an outcome names: the list for named renditions, else the default one."""
+    if "renditions" in outcome:
+        return list(outcome["renditions"])
+    if outcome.get("destination_key"):
+        return [{"name": "default", "key": outcome["destination_key"]}]
+    return []
 
 
 def serve(pipeline: LocalPipeline, pump: EventPump, out: Path) -> int:

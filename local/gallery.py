@@ -10,6 +10,15 @@ from urllib.parse import quote
 
 
 @dataclass(frozen=True)
+class Result:
+    """One rendition as written to out/."""
+
+    name: str
+    path: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class Entry:
     """One upload and what the pipeline made of it."""
 
@@ -17,7 +26,7 @@ class Entry:
     original_path: str
     status: str
     original_bytes: int
-    result_path: str | None = None
+    results: Sequence[Result] = ()
     detail: str = ""
 
 
@@ -25,7 +34,12 @@ def write(out_dir: Path, entries: Sequence[Entry]) -> Path:
     """Write the gallery page and return its path."""
     rows = []
     for entry in entries:
-        result = f'<img src="{quote(entry.result_path)}" alt="resized">' if entry.result_path else "<em>no output</em>"
+        figures = [
+            f'<figure><img src="{quote(result.path)}" alt="{html.escape(result.name)}">'
+            f"<figcaption>{html.escape(result.name)}: {html.escape(result.detail)}</figcaption></figure>"
+            for result in entry.results
+        ]
+        result = "".join(figures) or "<em>no output</em>"
         original = quote(entry.original_path)
         rows.append(
             "<tr>"
@@ -42,10 +56,11 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
 td {{ border-top: 1px solid #ccc; padding: .5rem; vertical-align: top; }}
 img {{ max-width: 400px; max-height: 300px;
        background: repeating-conic-gradient(#eee 0 25%, #fff 0 50%) 0 0/16px 16px; }}
+figure {{ display: inline-block; margin: 0 .5rem .5rem 0; }} figcaption {{ font-size: .8rem; }}
 .success {{ color: #176317; }} .failure, .dead-lettered {{ color: #a01818; }}
 </style></head><body>
 <h1>image-processor: local run</h1>
-<table><tr><th>key</th><th>original</th><th>resized</th><th>outcome</th></tr>
+<table><tr><th>key</th><th>original</th><th>renditions</th><th>outcome</th></tr>
 {chr(10).join(rows)}
 </table></body></html>
 """

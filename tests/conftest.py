@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handler import aws, settings
+from handler import app, aws, settings
 
 REGION = "us-east-1"
 SOURCE = "image-processor-source-test-123456789012"
@@ -25,6 +25,7 @@ def clear_caches() -> None:
     aws.s3.cache_clear()
     aws.sns.cache_clear()
     settings.settings.cache_clear()
+    app._watermark_cache.clear()
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ def test_upload_becomes_resized_image_and_success_notification(pipeline, lambda_
         "source-key": "photos/My%20Caf%C3%A9.JPG",
         "source-bucket": SOURCE,
         "source-etag": event["Records"][0]["s3"]["object"]["eTag"],
+        "rendition": "default",
         "source-version": "",
         "original-width": "1600",
         "original-height": "1200",
@@ -228,4 +229,56 @@ def test_cold_start_refuses_destination_equal_to_source(pipeline, lambda_context
     monkeypatch.setenv("DESTINATION_BUCKET", SOURCE)
     clear_caches()
     with pytest.raises(ValueError, match="DESTINATION_BUCKET"):
+        app.lambda_handler(s3_event("a.jpg"), lambda_context)
+
+
+RENDITIONS = [
+    {"name": "large", "width": 1200, "height": 900, "format": "webp"},
+    {"name": "thumb", "width": 150, "height": 150, "fit": "cover"},
+    {"name": "marked", "width": 400, "height": 300, "watermark": {"image_key": "brand/logo.png"}},
+]
+
+
+def test_named_renditions_are_all_written_and_listed(pipeline, lambda_context, monkeypatch):
+    monkeypatch.setenv("RENDITIONS", json.dumps(RENDITIONS))
+    clear_caches()
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=DESTINATION, Key="brand/logo.png", Body=encode(photo(100, 40).convert("RGBA"), "PNG"))
+    event = pipeline.upload("photos/cat.png", encode(photo(2400, 1800), "PNG"))
+    app.lambda_handler(event, lambda_context)
+    expected = [
+        "resized/large/photos/cat.png.webp",
+        "resized/marked/photos/cat.png.jpg",
+        "resized/thumb/photos/cat.png.jpg",
+    ]
+    assert sorted(key for key in destination_keys() if key.startswith("resized/")) == expected
+    assert fetch("resized/large/photos/cat.png.webp")[1]["ContentType"] == "image/webp"
+    assert fetch("resized/thumb/photos/cat.png.jpg")[0].size == (150, 150)
+    summary = summary_of(pipeline.notifications()[0])
+    assert summary["status"] == "success"
+    assert [(r["name"], r["key"], r["size"]) for r in summary["renditions"]] == [
+        ("large", expected[0], [1200, 900]),
+        ("thumb", expected[2], [150, 150]),
+        ("marked", expected[1], [400, 300]),
+    ]
+    assert all(r["bytes"] > 0 for r in summary["renditions"])
+
+
+def test_a_failed_rendition_is_named_and_the_others_are_kept(pipeline, lambda_context, monkeypatch):
+    monkeypatch.setenv("RENDITIONS", json.dumps(RENDITIONS))  # no watermark image uploaded
+    clear_caches()
+    event = pipeline.upload("photos/cat.png", encode(photo(1200, 900), "PNG"))
+    app.lambda_handler(event, lambda_context)
+    assert sorted(destination_keys()) == ["resized/large/photos/cat.png.webp", "resized/thumb/photos/cat.png.jpg"]
+    (notification,) = pipeline.notifications()
+    summary = summary_of(notification)
+    assert summary["status"] == "failure" and summary["error_type"] == "rendition_failed"
+    assert "'marked'" in summary["error_message"] and "brand/logo.png" in summary["error_message"]
+    assert [r["name"] for r in summary["renditions"]] == ["large", "thumb"]
+
+
+def test_bad_renditions_variable_fails_at_cold_start(pipeline, lambda_context, monkeypatch):
+    monkeypatch.setenv("RENDITIONS", '[{"name": "x", "width": 10, "height": 10, "fit": "zoom"}]')
+    clear_caches()
+    with pytest.raises(ValueError, match=r"RENDITIONS\[0\] \(x\): fit"):
         app.lambda_handler(s3_event("a.jpg"), lambda_context)

@@ -8,10 +8,9 @@ import pytest
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
 from handler import imaging
-from handler.imaging import RenderOptions
+from handler.imaging import Limits
+from handler.renditions import RenditionSpec
 from local.samples import encode, photo, quadrants, transparent_logo, with_orientation
-
-OPTIONS = RenderOptions()
 
 
 def decode(data: bytes) -> Image.Image:
@@ -51,14 +50,14 @@ def test_fit_inside_keeps_aspect_ratio_and_never_upscales(size, box, expected):
     ],
 )
 def test_output_key_keeps_true_extension_and_avoids_collisions(key, expected):
-    assert imaging.output_key(key) == expected
+    assert RenditionSpec().key(key, "jpeg") == expected
 
 
 def test_large_jpeg_is_resized_to_fit_as_progressive_jpeg_with_quality():
     # GIVEN a 4000x3000 photo
     data = encode(photo(4000, 3000), "JPEG", quality=95)
     # WHEN rendered with the defaults
-    result = imaging.render(data, OPTIONS)
+    result = imaging.render(data)
     # THEN it is an 800x600 progressive JPEG, and the dimensions are reported
     out = decode(result.data)
     assert out.format == "JPEG" and out.mode == "RGB"
@@ -70,15 +69,15 @@ def test_large_jpeg_is_resized_to_fit_as_progressive_jpeg_with_quality():
 
 def test_quality_option_changes_the_encoding():
     data = encode(photo(1600, 1200), "JPEG", quality=95)
-    low = imaging.render(data, RenderOptions(quality=20))
-    high = imaging.render(data, RenderOptions(quality=90))
+    low = imaging.render(data, RenditionSpec(quality=20))
+    high = imaging.render(data, RenditionSpec(quality=90))
     assert len(low.data) < len(high.data)
 
 
 def test_resize_result_matches_a_full_lanczos_resize_closely():
     # GIVEN a photo, WHEN rendered through the draft/reduce fast path
     original = photo(3200, 2400)
-    fast = decode(imaging.render(encode(original, "PNG"), OPTIONS).data).convert("L")
+    fast = decode(imaging.render(encode(original, "PNG")).data).convert("L")
     # THEN it is visually the same as a plain full-resolution LANCZOS resize
     reference = original.resize((800, 600), Image.Resampling.LANCZOS).convert("L")
     assert ImageStat.Stat(ImageChops.difference(fast, reference)).mean[0] < 6
@@ -89,7 +88,7 @@ def test_every_exif_orientation_is_applied_by_pixel_content(orientation):
     # GIVEN a landscape picture with coloured quadrants stored as a camera would for this orientation
     data = with_orientation(quadrants(1600, 800), orientation)
     # WHEN rendered
-    result = imaging.render(data, OPTIONS)
+    result = imaging.render(data)
     out = decode(result.data)
     # THEN it is upright: landscape, red top left, green top right, blue bottom right, yellow bottom left
     assert out.size == (800, 400) == result.size
@@ -106,13 +105,13 @@ def test_exif_and_gps_are_stripped():
     exif.get_ifd(0x8825)[2] = (51.0, 30.0, 0.0)  # GPSLatitude
     data = encode(photo(1000, 800), "JPEG", exif=exif.tobytes())
     assert decode(data).getexif()  # the input really carries EXIF
-    out = decode(imaging.render(data, OPTIONS).data)
+    out = decode(imaging.render(data).data)
     assert not out.getexif()
     assert "exif" not in out.info
 
 
 def test_transparency_is_flattened_onto_white_not_black():
-    out = decode(imaging.render(encode(transparent_logo(1200, 1200), "PNG"), OPTIONS).data)
+    out = decode(imaging.render(encode(transparent_logo(1200, 1200), "PNG")).data)
     assert out.mode == "RGB"
     assert close_to(out.getpixel((5, 5)), (255, 255, 255))
     assert close_to(out.getpixel((300, 300)), (30, 90, 200))
@@ -122,7 +121,7 @@ def test_transparent_edges_do_not_bleed_dark_fringes():
     # GIVEN opaque white on a transparent *black* background, shrunk by a large factor
     image = Image.new("RGBA", (4000, 4000), (0, 0, 0, 0))
     image.paste((255, 255, 255, 255), (0, 0, 2000, 4000))
-    out = decode(imaging.render(encode(image, "PNG"), OPTIONS).data).convert("L")
+    out = decode(imaging.render(encode(image, "PNG")).data).convert("L")
     # THEN premultiplied shrinking leaves no grey seam where the two meet
     assert min(out.getpixel((x, 300)) for x in range(600)) > 240
 
@@ -150,7 +149,7 @@ def test_transparent_edges_do_not_bleed_dark_fringes():
 )
 def test_every_mode_becomes_eight_bit_rgb(mode, fmt):
     source = photo(1200, 900).convert(mode) if mode not in ("I;16", "I", "F") else _deep(mode)
-    result = imaging.render(encode(source, fmt), OPTIONS)
+    result = imaging.render(encode(source, fmt))
     out = decode(result.data)
     assert (out.mode, out.size) == ("RGB", (800, 600))
 
@@ -165,7 +164,7 @@ def _deep(mode: str) -> Image.Image:
 
 @pytest.mark.parametrize("mode", ["I;16", "F"])
 def test_deep_images_are_scaled_to_eight_bits_not_clipped(mode):
-    out = decode(imaging.render(encode(_deep(mode), "PNG" if mode == "I;16" else "TIFF"), OPTIONS).data)
+    out = decode(imaging.render(encode(_deep(mode), "PNG" if mode == "I;16" else "TIFF")).data)
     left, middle, right = (out.convert("L").getpixel((x, 300)) for x in (5, 400, 795))
     assert left < 50 and 80 < middle < 180 and right > 200
 
@@ -173,7 +172,7 @@ def test_deep_images_are_scaled_to_eight_bits_not_clipped(mode):
 def test_palette_with_transparency_is_flattened_onto_white():
     image = transparent_logo(900, 900).convert("P")  # keeps a transparent palette index
     image.info["transparency"] = image.getpixel((0, 0))
-    out = decode(imaging.render(encode(image, "GIF", transparency=image.info["transparency"]), OPTIONS).data)
+    out = decode(imaging.render(encode(image, "GIF", transparency=image.info["transparency"])).data)
     assert close_to(out.getpixel((5, 5)), (255, 255, 255))
 
 
@@ -183,7 +182,7 @@ def test_cmyk_colours_come_out_right(fmt):
     image = Image.new("CMYK", (1200, 400))
     for index, ink in enumerate(((255, 0, 0, 0), (0, 255, 0, 0), (0, 0, 255, 0))):
         image.paste(ink, (index * 400, 0, index * 400 + 400, 400))
-    out = decode(imaging.render(encode(image, fmt), OPTIONS).data)
+    out = decode(imaging.render(encode(image, fmt)).data)
     # THEN the RGB output shows cyan, magenta and yellow, not inverted colours
     assert close_to(out.getpixel((100, 100)), (0, 255, 255), 20)
     assert close_to(out.getpixel((400, 100)), (255, 0, 255), 20)
@@ -192,14 +191,14 @@ def test_cmyk_colours_come_out_right(fmt):
 
 def test_rgb_icc_profile_is_kept():
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    out = decode(imaging.render(encode(photo(1000, 800), "JPEG", icc_profile=icc), OPTIONS).data)
+    out = decode(imaging.render(encode(photo(1000, 800), "JPEG", icc_profile=icc)).data)
     assert out.info.get("icc_profile") == icc
 
 
 def test_greyscale_icc_profile_is_not_attached_to_rgb_output():
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     gray = photo(1000, 800).convert("L")
-    out = decode(imaging.render(encode(gray, "PNG", icc_profile=icc[:16] + b"GRAY" + icc[20:]), OPTIONS).data)
+    out = decode(imaging.render(encode(gray, "PNG", icc_profile=icc[:16] + b"GRAY" + icc[20:])).data)
     assert out.mode == "RGB"
     assert out.info.get("icc_profile", b"")[16:20] in (b"", b"RGB ")
 
@@ -208,19 +207,19 @@ def test_greyscale_icc_profile_is_not_attached_to_rgb_output():
 def test_animated_images_use_the_first_frame(fmt):
     frames = [Image.new("RGB", (400, 300), colour) for colour in ((255, 0, 0), (0, 0, 255), (0, 255, 0))]
     data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    out = decode(imaging.render(data, OPTIONS).data)
+    out = decode(imaging.render(data).data)
     assert out.size == (400, 300)
     assert close_to(out.getpixel((200, 150)), (255, 0, 0))
 
 
 def test_tiny_one_pixel_image():
-    out = decode(imaging.render(encode(Image.new("RGB", (1, 1), (10, 200, 30)), "PNG"), OPTIONS).data)
+    out = decode(imaging.render(encode(Image.new("RGB", (1, 1), (10, 200, 30)), "PNG")).data)
     assert out.size == (1, 1)
     assert close_to(out.getpixel((0, 0)), (10, 200, 30))
 
 
 def test_content_decides_the_format_not_the_name():
-    result = imaging.render(encode(photo(900, 700), "PNG"), OPTIONS)  # as if named .jpg
+    result = imaging.render(encode(photo(900, 700), "PNG"))  # as if named .jpg
     assert result.source_format == "PNG"
 
 
@@ -238,21 +237,21 @@ def test_content_decides_the_format_not_the_name():
 )
 def test_non_images_and_disallowed_formats_are_rejected(data):
     with pytest.raises(imaging.NotAnImage):
-        imaging.render(data, OPTIONS)
+        imaging.render(data)
 
 
 def test_ico_is_rejected_even_though_pillow_can_read_it():
     data = encode(Image.new("RGB", (32, 32)), "ICO")
     assert Image.open(io.BytesIO(data)).format == "ICO"
     with pytest.raises(imaging.NotAnImage):
-        imaging.render(data, OPTIONS)
+        imaging.render(data)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated_image_is_corrupt(fmt):
     data = encode(photo(1000, 800), fmt)
     with pytest.raises(imaging.CorruptImage):
-        imaging.render(data[: len(data) // 2], OPTIONS)
+        imaging.render(data[: len(data) // 2])
 
 
 def test_huge_header_bomb_is_refused_before_decoding():
@@ -260,18 +259,18 @@ def test_huge_header_bomb_is_refused_before_decoding():
     data = encode(Image.new("1", (12000, 12000)), "PNG")
     assert len(data) < 200_000
     with pytest.raises(imaging.TooLarge, match="MAX_PIXELS"):
-        imaging.render(data, OPTIONS)
+        imaging.render(data)
 
 
 def test_pillow_decompression_bomb_error_is_too_large():
     data = encode(Image.new("1", (20000, 20000)), "PNG")  # 400 MP: past Pillow's own hard limit
     with pytest.raises(imaging.TooLarge):
-        imaging.render(data, RenderOptions(max_pixels=10**9))
+        imaging.render(data, limits=Limits(max_pixels=10**9))
 
 
 def test_max_pixels_is_enforced():
     with pytest.raises(imaging.TooLarge, match="MAX_PIXELS"):
-        imaging.render(encode(photo(1000, 1000), "PNG"), RenderOptions(max_pixels=999_999))
+        imaging.render(encode(photo(1000, 1000), "PNG"), limits=Limits(max_pixels=999_999))
 
 
 def test_webp_that_would_not_fit_memory_is_refused_by_its_header():
@@ -279,9 +278,9 @@ def test_webp_that_would_not_fit_memory_is_refused_by_its_header():
     data = encode(Image.new("RGB", (8000, 6000), (90, 120, 150)), "WEBP", quality=50)
     # THEN it is refused with advice, instead of being killed for memory
     with pytest.raises(imaging.TooLarge, match="too large for 512 MB, raise memorySize"):
-        imaging.render(data, OPTIONS)
+        imaging.render(data)
     # AND with more memory it is processed
-    assert imaging.render(data, RenderOptions(memory_mb=1024)).size == (800, 600)
+    assert imaging.render(data, limits=Limits(memory_mb=1024)).size == (800, 600)
 
 
 def test_large_jpeg_fits_memory_thanks_to_reduced_decoding():
@@ -291,4 +290,4 @@ def test_large_jpeg_fits_memory_thanks_to_reduced_decoding():
 
 def test_rendering_is_deterministic():
     data = encode(photo(2000, 1500), "JPEG")
-    assert imaging.render(data, OPTIONS).data == imaging.render(data, OPTIONS).data
+    assert imaging.render(data).data == imaging.render(data).data

@@ -324,3 +324,39 @@ def test_missing_notification_email_is_an_error_naming_the_key(run_pulumi: Runne
 def test_stack_name_too_long_for_bucket_names_is_an_error(run_pulumi: Runner):
     with pytest.raises(Exception, match="change the stack name"):
         run_pulumi(stack="a-very-long-stack-name-for-a-bucket", notificationEmail=EMAIL)
+
+
+RENDITIONS = [
+    {"name": "hero", "width": 1600, "height": 900, "fit": "cover", "format": "webp"},
+    {"name": "thumb", "width": 200, "height": 200, "fit": "cover", "watermark": {"image_key": "brand/logo.png"}},
+]
+
+
+def test_renditions_reach_the_function_and_only_their_watermark_becomes_readable(run_pulumi: Runner):
+    from handler.renditions import parse_renditions
+
+    deployment = run_pulumi(notificationEmail=EMAIL, renditions=json.dumps(RENDITIONS))
+    variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
+    assert parse_renditions(variables["RENDITIONS"]) == parse_renditions(json.dumps(RENDITIONS))
+    watermark = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["ReadWatermarks"]
+    assert (watermark["Action"], watermark["Resource"]) == ("s3:GetObject", [f"{DESTINATION_ARN}/brand/logo.png"])
+
+
+def test_without_renditions_nothing_changes(deployment):
+    assert "RENDITIONS" not in deployment.one("aws:lambda/function:Function")["environment"]["variables"]
+    assert "ReadWatermarks" not in statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))
+
+
+@pytest.mark.parametrize(
+    "renditions",
+    [
+        [{"name": "hero", "width": 0, "height": 900}],
+        [{"name": "hero", "width": 10, "height": 10, "format": "gif"}],
+        [{"name": "a", "width": 10, "height": 10}] * 2,
+        [{"name": f"r{i}", "width": 10, "height": 10, "watermark": {"text": "x" * 90}} for i in range(40)],
+    ],
+    ids=["width", "format", "duplicate", "too-long"],
+)
+def test_bad_renditions_are_refused_at_preview_naming_the_key(run_pulumi: Runner, renditions):
+    with pytest.raises(Exception, match="image-processor:renditions"):
+        run_pulumi(notificationEmail=EMAIL, renditions=json.dumps(renditions))

@@ -84,3 +84,14 @@ def test_files_from_keys_paths_relative_to_the_folder(tmp_path: Path):
     (tmp_path / "a" / "b" / "c.jpg").write_bytes(b"1")
     (tmp_path / "d.png").write_bytes(b"2")
     assert demo.files_from([tmp_path / "a", tmp_path / "d.png"]) == [("b/c.jpg", b"1"), ("d.png", b"2")]
+
+
+def test_demo_shows_every_rendition_side_by_side(tmp_path, capsys):
+    example = Path(__file__).resolve().parents[2] / "local" / "renditions.example.json"
+    assert demo.main(["--out", str(tmp_path), "--renditions", str(example)]) == 0
+    page = (tmp_path / "index.html").read_text()
+    for name in ("large", "medium", "square", "card", "animated"):
+        assert f'alt="{name}"' in page
+    assert Image.open(tmp_path / "resized/square/photos/landscape.jpg").size == (240, 240)
+    assert Image.open(tmp_path / "resized/animated/animations/spinner.gif.webp").n_frames == 3
+    assert "5 renditions" in capsys.readouterr().out
