@@ -212,7 +212,9 @@ class NotifyingFunction(pulumi.ComponentResource):
         aws.s3.BucketNotification(
             f"{name}-trigger",
             bucket=args.source_bucket_name,
-            lambda_functions=[{"lambda_function_arn": self.function.arn, "events": ["s3:ObjectCreated:*"]}],
+            lambda_functions=[
+                {"lambda_function_arn": self.function.arn, "events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}
+            ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
         self.register_outputs(

@@ -44,9 +44,10 @@ def function_policy(
             "Resource": source_bucket_arn,
         },
         {
+            # Delete keeps renditions in step with deleted sources.
             "Sid": "WriteRenditions",
             "Effect": "Allow",
-            "Action": "s3:PutObject",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
             "Resource": f"{destination_bucket_arn}/{RESIZED_PREFIX}*",
         },
         {"Sid": "Notify", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},

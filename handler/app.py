@@ -23,14 +23,14 @@ logger.setLevel(logging.INFO)
 
 
 def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """Process every ObjectCreated record; raise only for transient AWS errors, after all records ran."""
+    """Process every ObjectCreated/ObjectRemoved record; raise only for transient AWS errors, after all ran."""
     config = settings()
     request_id = str(getattr(context, "aws_request_id", ""))
     results = []
     transient: list[Exception] = []
-    for source in events.created_objects(event):
+    for source in events.s3_objects(event):
         try:
-            results.append(process(source, config, request_id))
+            results.append((remove if source.removed else process)(source, config, request_id))
         except (BotoCoreError, ClientError) as error:
             transient.append(error)
             _log(logging.ERROR, source, request_id, outcome="error", error=f"{type(error).__name__}: {error}")
@@ -61,30 +61,56 @@ def process(source: events.SourceObject, config: Settings, request_id: str) -> d
             message="the source bucket is the destination bucket",
         )
     try:
-        size = storage.object_size(source)
-        summary["bytes_in"] = size
-        if size > config.max_input_bytes:
-            raise imaging.TooLarge(f"object is {size} bytes, above MAX_INPUT_BYTES ({config.max_input_bytes})")
-        data = storage.get(source)
-        limits = imaging.Limits(max_pixels=config.max_pixels, memory_mb=config.memory_mb)
-        rendered = imaging.render_all(data, config.renditions, limits, _watermarks(config))
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES:
-            # Deleted after the upload: nothing to process and nothing a retry could fix.
-            _log(logging.WARNING, source, request_id, outcome="skipped", reason="object no longer exists")
-            return {**summary, "status": "skipped"}
-        raise
+        rendered = _fetch_and_render(source, config, summary)
+    except _Skipped as skipped:
+        _log(logging.WARNING, source, request_id, outcome="skipped", reason=str(skipped))
+        return {**summary, "status": "skipped"}
     except imaging.ImageRejected as error:
         if not source.key.lower().endswith(IMAGE_EXTENSIONS):
             _log(logging.WARNING, source, request_id, outcome="skipped", reason=str(error))
             return {**summary, "status": "skipped"}
         return _fail(config, source, summary, started, reason=error.reason, message=str(error))
-    except BotoCoreError:
+    except (BotoCoreError, ClientError):
         raise
     except Exception as error:  # a decoder bug must end in a failure notification, not a retry loop
         message = f"{type(error).__name__}: {error}"
         return _fail(config, source, summary, started, reason="processing_error", message=message)
+    return _store_and_notify(source, config, summary, started, rendered)
 
+
+class _Skipped(Exception):
+    """Nothing to do for this record, and nothing a retry could change."""
+
+
+def _fetch_and_render(
+    source: events.SourceObject, config: Settings, summary: dict[str, Any]
+) -> list[imaging.Rendition | imaging.RenditionError]:
+    # Events can arrive out of order: only the object now under the key is rendered (see remove()).
+    current = storage.head(source)
+    if current is None:
+        raise _Skipped("object no longer exists")
+    if not current.is_version_of(source):
+        raise _Skipped("a newer version replaced it; its own event renders it")
+    summary["bytes_in"] = current.size
+    if current.size > config.max_input_bytes:
+        raise imaging.TooLarge(f"object is {current.size} bytes, above MAX_INPUT_BYTES ({config.max_input_bytes})")
+    try:
+        data = storage.get(source)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES:
+            raise _Skipped("object no longer exists") from error
+        raise
+    limits = imaging.Limits(max_pixels=config.max_pixels, memory_mb=config.memory_mb)
+    return imaging.render_all(data, config.renditions, limits, _watermarks(config))
+
+
+def _store_and_notify(
+    source: events.SourceObject,
+    config: Settings,
+    summary: dict[str, Any],
+    started: float,
+    rendered: list[imaging.Rendition | imaging.RenditionError],
+) -> dict[str, Any]:
     made = [result for result in rendered if isinstance(result, imaging.Rendition)]
     renditions = []
     for rendition in made:
@@ -115,8 +141,26 @@ def process(source: events.SourceObject, config: Settings, request_id: str) -> d
         return _fail(config, source, summary, started, reason="rendition_failed", message="; ".join(failed))
     summary["duration_ms"] = _elapsed_ms(started)
     notify.publish(config.topic_arn, summary)
-    _log(logging.INFO, source, request_id, outcome="success", **_log_fields(summary))
+    _log(logging.INFO, source, summary["request_id"], outcome="success", **_log_fields(summary))
     return summary
+
+
+def remove(source: events.SourceObject, config: Settings, request_id: str) -> dict[str, Any]:
+    """Delete the renditions of a deleted source object, unless the key holds an object again.
+
+    Ordering is decided by the object itself, not by comparing event sequencers: a creation event
+    renders only the object currently under its key, and a removal deletes only when no object is
+    there. So a late creation event cannot resurrect a deleted image (its object is gone) and a late
+    removal cannot delete renditions of a newer upload (the key exists again).
+    """
+    summary: dict[str, Any] = {"status": "skipped", "source_bucket": source.bucket, "source_key": source.key}
+    if storage.head(source) is not None:
+        _log(logging.INFO, source, request_id, outcome="skipped", reason="the key holds an object again")
+        return summary
+    keys = [key for spec in config.renditions for key in spec.possible_keys(source.key)]
+    storage.delete(config.destination_bucket, keys)
+    _log(logging.INFO, source, request_id, outcome="deleted", deleted_keys=keys)
+    return {**summary, "status": "deleted", "deleted_keys": keys}
 
 
 def _watermarks(config: Settings) -> dict[str, bytes]:

@@ -10,19 +10,21 @@ from urllib.parse import unquote_plus
 
 @dataclass(frozen=True)
 class SourceObject:
-    """One object named by an S3 ObjectCreated record."""
+    """One object named by an S3 ObjectCreated or ObjectRemoved record."""
 
     bucket: str
     key: str
     size: int | None
     etag: str | None
     version_id: str | None
+    removed: bool = False
 
 
-def created_objects(event: Mapping[str, Any]) -> Iterator[SourceObject]:
-    """Yield every ObjectCreated object in the event; test events and other records are skipped."""
+def s3_objects(event: Mapping[str, Any]) -> Iterator[SourceObject]:
+    """Yield the object of every ObjectCreated and ObjectRemoved record; test events and others are skipped."""
     for record in event.get("Records", []):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+        name = str(record.get("eventName", ""))
+        if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
             continue
         s3 = record.get("s3", {})
         obj = s3.get("object", {})
@@ -33,4 +35,5 @@ def created_objects(event: Mapping[str, Any]) -> Iterator[SourceObject]:
             size=int(size) if size is not None else None,
             etag=obj.get("eTag"),
             version_id=obj.get("versionId"),
+            removed=name.startswith("ObjectRemoved:"),
         )

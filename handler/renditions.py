@@ -60,6 +60,13 @@ class RenditionSpec:
             return prefix + source_key
         return prefix + source_key + extensions[0]
 
+    def possible_keys(self, source_key: str) -> list[str]:
+        """Every key this spec may have written for `source_key` (`auto` decides per image)."""
+        formats = {"auto": ["jpeg", "png", "webp"] if self.animated else ["jpeg", "png"]}.get(
+            self.format, [self.format]
+        )
+        return [self.key(source_key, output_format) for output_format in formats]
+
     @property
     def background_rgb(self) -> tuple[int, int, int]:
         """The background colour as an RGB tuple."""

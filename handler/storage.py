@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from botocore.exceptions import ClientError
 
 from handler import aws
 from handler.events import SourceObject
 from handler.imaging import Rendition
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 def _version(source: SourceObject) -> dict[str, Any]:
     return {"VersionId": source.version_id} if source.version_id else {}
 
 
-def object_size(source: SourceObject) -> int:
-    """The object's size: from the event when S3 sent it, else from a HEAD request (never a download)."""
-    if source.size is not None:
-        return source.size
-    return aws.s3().head_object(Bucket=source.bucket, Key=source.key, **_version(source))["ContentLength"]
+@dataclass(frozen=True)
+class Head:
+    """What a HEAD request says of the object now under the event's key."""
+
+    size: int
+    etag: str
+    version_id: str | None
+
+    def is_version_of(self, source: SourceObject) -> bool:
+        """True when the event names this very object, not an older one since overwritten."""
+        if source.version_id and self.version_id:
+            return source.version_id == self.version_id
+        return source.etag is None or source.etag == self.etag
+
+
+def head(source: SourceObject) -> Head | None:
+    """The current object under the key (never a download), or None when there is none."""
+    try:
+        response = aws.s3().head_object(Bucket=source.bucket, Key=source.key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            return None
+        raise
+    return Head(response["ContentLength"], response["ETag"].strip('"'), response.get("VersionId"))
 
 
 def get(source: SourceObject) -> bytes:
@@ -30,6 +55,13 @@ def get(source: SourceObject) -> bytes:
 def read(bucket: str, key: str) -> bytes:
     """Download an object the function uses itself (a watermark image)."""
     return aws.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def delete(bucket: str, keys: list[str]) -> None:
+    """Delete renditions (keys that do not exist are fine)."""
+    for start in range(0, len(keys), 1000):
+        batch: list[ObjectIdentifierTypeDef] = [{"Key": key} for key in keys[start : start + 1000]]
+        aws.s3().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
 
 def put(bucket: str, key: str, source: SourceObject, rendition: Rendition) -> None:

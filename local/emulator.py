@@ -91,7 +91,9 @@ def provision(endpoint: str) -> LocalPipeline:
     events_url, events_arn = queue("image-processor-events", redrive)
     s3.put_bucket_notification_configuration(
         Bucket=source,
-        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": events_arn, "Events": ["s3:ObjectCreated:*"]}]},
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": events_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]
+        },
     )
     topic_arn = sns.create_topic(Name="image-processor-notifications")["TopicArn"]
     # Stands in for the e-mail subscription: the demo reads what a subscriber would receive.

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from handler.events import created_objects
+from handler.events import s3_objects
 from local.emulator import LocalPipeline
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
@@ -118,7 +118,7 @@ class EventPump:
             if not messages:
                 return keys
             for message in messages:
-                keys.extend(source.key for source in created_objects(json.loads(message["Body"])))
+                keys.extend(source.key for source in s3_objects(json.loads(message["Body"])))
                 self._sqs.delete_message(
                     QueueUrl=self.pipeline.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )

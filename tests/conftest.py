@@ -49,11 +49,15 @@ class Pipeline:
     queue_url: str
 
     def upload(self, key: str, data: bytes) -> dict[str, Any]:
-        """Put an object in the source bucket and return the S3 event record S3 would send for it."""
+        """Put an object in the source bucket and return the S3 event S3 would send for it."""
         s3 = boto3.client("s3", region_name=REGION)
-        s3.put_object(Bucket=SOURCE, Key=key, Body=data)
-        head = s3.head_object(Bucket=SOURCE, Key=key)
-        return s3_event(key, size=head["ContentLength"], etag=head["ETag"].strip('"'))
+        put = s3.put_object(Bucket=SOURCE, Key=key, Body=data)
+        return s3_event(key, size=len(data), etag=put["ETag"].strip('"'), version_id=put.get("VersionId"))
+
+    def delete(self, key: str) -> dict[str, Any]:
+        """Delete a source object and return the S3 event S3 would send for it."""
+        boto3.client("s3", region_name=REGION).delete_object(Bucket=SOURCE, Key=key)
+        return s3_event(key, name="ObjectRemoved:Delete")
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS notification published so far, as subscribers see them (through SQS)."""
@@ -68,8 +72,14 @@ class Pipeline:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def s3_event(*keys: str, size: int | None = None, etag: str | None = None) -> dict[str, Any]:
-    """An ObjectCreated event as S3 sends it (keys URL-encoded), built from the JSON fixture."""
+def s3_event(
+    *keys: str,
+    size: int | None = None,
+    etag: str | None = None,
+    name: str = "ObjectCreated:Put",
+    version_id: str | None = None,
+) -> dict[str, Any]:
+    """An S3 event as S3 sends it (keys URL-encoded), built from the JSON fixture."""
     from urllib.parse import quote_plus
 
     template = json.loads((EVENTS / "s3_object_created.json").read_text())["Records"][0]
@@ -82,6 +92,9 @@ def s3_event(*keys: str, size: int | None = None, etag: str | None = None) -> di
         else:
             record["s3"]["object"]["size"] = size
         record["s3"]["object"]["eTag"] = etag
+        record["eventName"] = name
+        if version_id is not None:
+            record["s3"]["object"]["versionId"] = version_id
         records.append(record)
     return {"Records": records}
 

@@ -6,7 +6,7 @@ import copy
 import json
 from pathlib import Path
 
-from handler.events import SourceObject, created_objects
+from handler.events import SourceObject, s3_objects
 
 EVENTS = Path(__file__).parent.parent / "events"
 
@@ -16,7 +16,7 @@ def load(name: str) -> dict:
 
 
 def test_key_is_url_decoded_with_plus_as_space_and_utf8():
-    (source,) = created_objects(load("s3_object_created.json"))
+    (source,) = s3_objects(load("s3_object_created.json"))
     assert source == SourceObject(
         bucket="image-processor-source-test-123456789012",
         key="photos/My Café.JPG",
@@ -31,10 +31,13 @@ def test_every_record_is_handled():
     second = copy.deepcopy(event["Records"][0])
     second["s3"]["object"].update(key="b.png", versionId="v2")
     event["Records"].append(second)
-    keys = [(source.key, source.version_id) for source in created_objects(event)]
+    keys = [(source.key, source.version_id) for source in s3_objects(event)]
     assert keys == [("photos/My Café.JPG", None), ("b.png", "v2")]
 
 
-def test_test_event_and_removals_are_ignored():
-    assert list(created_objects(load("s3_test_event.json"))) == []
-    assert list(created_objects(load("s3_object_removed.json"))) == []
+def test_test_event_is_ignored_and_removals_are_marked():
+    assert list(s3_objects(load("s3_test_event.json"))) == []
+    (removed,) = s3_objects(load("s3_object_removed.json"))
+    assert (removed.key, removed.removed, removed.size) == ("photos/a.jpg", True, None)
+    (created,) = s3_objects(load("s3_object_created.json"))
+    assert created.removed is False

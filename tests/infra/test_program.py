@@ -106,7 +106,7 @@ def test_function_policy_is_least_privilege(deployment):
     assert {sid: (s["Effect"], s["Action"], s["Resource"]) for sid, s in statements(document).items()} == {
         "ReadSourceImages": ("Allow", ["s3:GetObject", "s3:GetObjectVersion"], f"{SOURCE_ARN}/*"),
         "TellMissingSourceObjects": ("Allow", "s3:ListBucket", SOURCE_ARN),
-        "WriteRenditions": ("Allow", "s3:PutObject", f"{DESTINATION_ARN}/resized/*"),
+        "WriteRenditions": ("Allow", ["s3:PutObject", "s3:DeleteObject"], f"{DESTINATION_ARN}/resized/*"),
         "Notify": ("Allow", "sns:Publish", "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated"),
         "WriteOwnLogs": ("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group_arn}:*"),
         "KeepFailedEvents": (
@@ -157,7 +157,7 @@ def test_s3_trigger_is_protected_against_confused_deputies(deployment):
     notification = deployment.one("aws:s3/bucketNotification:BucketNotification")
     assert notification["bucket"] == SOURCE
     (target,) = notification["lambdaFunctions"]
-    assert target["events"] == ["s3:ObjectCreated:*"]
+    assert target["events"] == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
     assert target["lambdaFunctionArn"].endswith(":function:image-processor-dev")
     assert deployment.depends_on["processor-trigger"] == ["processor-s3-invoke"]
 
