@@ -10,11 +10,12 @@ from components.stack_config import StackConfig
 
 config = StackConfig(stack=pulumi.get_stack(), config=pulumi.Config())
 account_id = aws.get_caller_identity().account_id
+region = aws.get_region().region
 
 buckets = ProcessedBucketPair("images", config.bucket_args(account_id))
 function_args = config.function_args(account_id, buckets)
 processor = NotifyingFunction("processor", function_args)
-alarms = AlarmSet("alarms", config.alarm_args(account_id, processor, function_args.timeout_seconds))
+alarms = AlarmSet("alarms", config.alarm_args(account_id, region, processor, function_args.timeout_seconds))
 
 pulumi.export("sourceBucketName", buckets.source_bucket_name)
 pulumi.export("destinationBucketName", buckets.destination_bucket_name)
@@ -24,3 +25,4 @@ pulumi.export("notificationTopicArn", processor.topic.arn)
 pulumi.export("alarmTopicArn", alarms.topic.arn)
 pulumi.export("logGroupName", processor.log_group.name)
 pulumi.export("deadLetterQueueUrl", processor.dead_letter_queue.url)
+pulumi.export("dashboardUrl", alarms.dashboard_url)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -36,10 +39,14 @@ class AlarmSetArgs:
     function_timeout_seconds: int
     dead_letter_queue_name: pulumi.Input[str]
     alarm_emails: Sequence[str]
+    region: str
+    dashboard_name: str
     duration_threshold_fraction: float = 0.8
     period_seconds: int = 300
 
     def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z0-9_-]{1,255}$", self.dashboard_name):
+            raise ValueError(f"dashboard_name must be letters, digits, - or _, got {self.dashboard_name!r}")
         if not 0 < self.duration_threshold_fraction <= 1:
             raise ValueError(f"duration_threshold_fraction must be in (0, 1], got {self.duration_threshold_fraction}")
         if self.period_seconds < 60 or self.period_seconds % 60:
@@ -58,6 +65,8 @@ class AlarmSet(pulumi.ComponentResource):
 
     topic: aws.sns.Topic
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    dashboard: aws.cloudwatch.Dashboard
+    dashboard_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: AlarmSetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("image-processor:monitoring:AlarmSet", name, None, opts)
@@ -121,4 +130,69 @@ class AlarmSet(pulumi.ComponentResource):
             )
             for spec in specs
         }
-        self.register_outputs({"topic_arn": self.topic.arn})
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=args.dashboard_name,
+            dashboard_body=pulumi.Output.all(args.function_name, args.dead_letter_queue_name).apply(
+                lambda names: dashboard_body(args.region, names[0], names[1], args.period_seconds)
+            ),
+            opts=child,
+        )
+        self.dashboard_url = pulumi.Output.concat(
+            f"https://{args.region}.console.aws.amazon.com/cloudwatch/home?region={args.region}#dashboards:name=",
+            self.dashboard.dashboard_name,
+        )
+        self.register_outputs({"topic_arn": self.topic.arn, "dashboard_url": self.dashboard_url})
+
+
+def dashboard_body(region: str, function_name: str, queue_name: str, period: int) -> str:
+    """CloudWatch dashboard: the function's health, the per-image metrics and the failure queue."""
+
+    def widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str, Any]:
+        return {
+            "type": "metric",
+            "width": 12,
+            "height": 6,
+            "properties": {"title": title, "region": region, "stat": stat, "period": period, "metrics": metrics},
+        }
+
+    function = ["FunctionName", function_name]
+    images = "ImageProcessor"
+    failed_by_reason = (
+        f'SEARCH(\'{{{images},FunctionName,Reason}} MetricName="ImagesFailed" '
+        f"FunctionName=\"{function_name}\"', 'Sum', {period})"
+    )
+    widgets = [
+        widget(
+            "Invocations, errors, throttles",
+            [["AWS/Lambda", name, *function] for name in ("Invocations", "Errors", "Throttles")],
+        ),
+        widget(
+            "Duration (ms)",
+            [
+                ["AWS/Lambda", "Duration", *function, {"stat": stat, "label": stat}]
+                for stat in ("p50", "p95", "Maximum")
+            ],
+            stat="Maximum",
+        ),
+        widget(
+            "Images processed and failed (by reason)",
+            [
+                [images, "ImagesProcessed", *function],
+                [{"expression": failed_by_reason, "id": "failed", "label": "ImagesFailed"}],
+            ],
+        ),
+        widget("Bytes in and out", [[images, "BytesIn", *function], [images, "BytesOut", *function]]),
+        widget(
+            "Processing time per image (ms)",
+            [[images, "ProcessingMs", *function, {"stat": stat, "label": stat}] for stat in ("p50", "p95", "Maximum")],
+            stat="Maximum",
+        ),
+        widget("Pixels decoded", [[images, "Pixels", *function]]),
+        widget(
+            "Events waiting in the failure queue",
+            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue_name]],
+            stat="Maximum",
+        ),
+    ]
+    return json.dumps({"widgets": widgets}, sort_keys=True)

@@ -128,7 +128,9 @@ class StackConfig:
         entries = self.config.get_object("renditions")
         return parse_renditions(json.dumps(entries)) if entries is not None else ()
 
-    def alarm_args(self, account_id: str, function: NotifyingFunction, timeout_seconds: int) -> AlarmSetArgs:
+    def alarm_args(
+        self, account_id: str, region: str, function: NotifyingFunction, timeout_seconds: int
+    ) -> AlarmSetArgs:
         """Alarms go to alarmEmail, or to the notification addresses when it is not set."""
         emails = _emails(self.config.get("alarmEmail")) or _emails(self.config.require("notificationEmail"))
         fraction = self.config.get_float("durationAlarmFraction")
@@ -139,6 +141,8 @@ class StackConfig:
                 function_timeout_seconds=timeout_seconds,
                 dead_letter_queue_name=function.dead_letter_queue.name,
                 alarm_emails=emails,
+                region=region,
+                dashboard_name=function_name(self.stack),
                 duration_threshold_fraction=0.8 if fraction is None else fraction,
             )
         )

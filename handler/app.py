@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler import events, imaging, notify, storage
+from handler import events, imaging, metrics, notify, storage
 from handler.renditions import watermark_keys
 from handler.settings import Settings, settings
 
@@ -140,6 +140,7 @@ def _store_and_notify(
     if failed:
         return _fail(config, source, summary, started, reason="rendition_failed", message="; ".join(failed))
     summary["duration_ms"] = _elapsed_ms(started)
+    metrics.emit(summary, config.function_name)
     notify.publish(config.topic_arn, summary)
     _log(logging.INFO, source, summary["request_id"], outcome="success", **_log_fields(summary))
     return summary
@@ -201,6 +202,7 @@ def _fail(
         error_message=message,
         duration_ms=_elapsed_ms(started),
     )
+    metrics.emit(summary, config.function_name)
     notify.publish(config.topic_arn, summary)
     _log(logging.ERROR, source, summary["request_id"], outcome="failure", **_log_fields(summary))
     return summary

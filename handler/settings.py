@@ -19,6 +19,7 @@ class Settings:
     destination_bucket: str
     topic_arn: str
     source_bucket: str = ""
+    function_name: str = "image-processor"
     width: int = 800
     height: int = 600
     jpeg_quality: int = 85
@@ -62,6 +63,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         destination_bucket=destination,
         topic_arn=topic,
         source_bucket=source,
+        function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "image-processor"),
         width=width,
         height=height,
         jpeg_quality=jpeg_quality,

@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(args.out / folder, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=args.out / "handler.log", filemode="w", level=logging.INFO, format="%(message)s")
+    # The metric lines Lambda would turn into CloudWatch metrics go beside the log, not to the console.
+    logging.getLogger("image-processor.metrics").handlers = [logging.FileHandler(args.out / "metrics.log", "w")]
 
     server, endpoint = start_emulator()
     pipeline = provision(endpoint)

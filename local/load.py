@@ -97,7 +97,11 @@ def _worker(
 ) -> None:
     """One 'Lambda container': its own handler, clients and pump, with faults injected."""
     os.environ.update(pipeline.handler_environment())
+    import logging
+
     from handler import app, aws
+
+    logging.getLogger("image-processor.metrics").handlers = [logging.NullHandler()]
 
     rng = random.Random(seed)
     real_put = aws.s3().put_object

@@ -29,6 +29,8 @@ ALARMS = AlarmSetArgs(
     function_timeout_seconds=10,
     dead_letter_queue_name="thumbnails-failed",
     alarm_emails=["oncall@example.com"],
+    region="eu-west-1",
+    dashboard_name="thumbnails",
 )
 
 
@@ -104,6 +106,7 @@ def test_components_expose_their_outputs_as_attributes(run_pulumi: Runner):
         (ALARMS, "period_seconds", 90),
         (ALARMS, "function_timeout_seconds", 0),
         (ALARMS, "alarm_emails", ["x@"]),
+        (ALARMS, "dashboard_name", "has space"),
     ],
 )
 def test_bad_args_are_refused_naming_the_field(args, field, value):

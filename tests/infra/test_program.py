@@ -221,6 +221,8 @@ def test_exports(deployment):
         "alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms-alarms-generated",
         "logGroupName": "/aws/lambda/image-processor-dev",
         "deadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/processor-failed-events-generated",
+        "dashboardUrl": "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+        "#dashboards:name=image-processor-dev",
     }
 
 
@@ -360,3 +362,21 @@ def test_without_renditions_nothing_changes(deployment):
 def test_bad_renditions_are_refused_at_preview_naming_the_key(run_pulumi: Runner, renditions):
     with pytest.raises(Exception, match="image-processor:renditions"):
         run_pulumi(notificationEmail=EMAIL, renditions=json.dumps(renditions))
+
+
+def test_dashboard_shows_function_health_custom_metrics_and_the_failure_queue(deployment):
+    dashboard = deployment.one("aws:cloudwatch/dashboard:Dashboard")
+    assert dashboard["dashboardName"] == "image-processor-dev"
+    widgets = json.loads(dashboard["dashboardBody"])["widgets"]
+    metrics = [metric for widget in widgets for metric in widget["properties"]["metrics"]]
+    names = {(m[0], m[1]) for m in metrics if isinstance(m[0], str)}
+    assert {("AWS/Lambda", n) for n in ("Invocations", "Errors", "Throttles", "Duration")} <= names
+    custom = {"ImagesProcessed", "BytesIn", "BytesOut", "ProcessingMs", "Pixels"}
+    assert {("ImageProcessor", n) for n in custom} <= names
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in names
+    duration_stats = {m[-1]["stat"] for m in metrics if m[:2] == ["AWS/Lambda", "Duration"]}
+    assert duration_stats == {"p50", "p95", "Maximum"}
+    expressions = [m[0]["expression"] for m in metrics if isinstance(m[0], dict)]
+    assert any("ImagesFailed" in e and "Reason" in e and "image-processor-dev" in e for e in expressions)
+    queue = next(m for m in metrics if m[0] == "AWS/SQS")
+    assert queue[2:] == ["QueueName", "processor-failed-events-generated"]

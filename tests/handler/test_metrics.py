@@ -1,0 +1,54 @@
+"""Embedded-metric-format records: valid EMF, per image, without any API call."""
+
+from __future__ import annotations
+
+import json
+
+from handler import app
+from handler.metrics import NAMESPACE, emf_record
+from local.samples import encode, photo
+from tests.conftest import s3_event
+
+
+def assert_valid_emf(record):
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == NAMESPACE
+    for dimension_set in directive["Dimensions"]:
+        assert all(isinstance(record[name], str) for name in dimension_set)
+    for metric in directive["Metrics"]:
+        assert isinstance(record[metric["Name"]], int | float)
+    assert isinstance(record["_aws"]["Timestamp"], int)
+
+
+def test_success_record_has_the_image_metrics():
+    summary = {"status": "success", "bytes_in": 1000, "bytes_out": 100, "original_size": [40, 30], "duration_ms": 12}
+    record = emf_record(summary, "image-processor-dev", now_ms=1)
+    assert_valid_emf(record)
+    assert {name: record[name] for name in ("ImagesProcessed", "BytesIn", "BytesOut", "Pixels", "ProcessingMs")} == {
+        "ImagesProcessed": 1,
+        "BytesIn": 1000,
+        "BytesOut": 100,
+        "Pixels": 1200,
+        "ProcessingMs": 12,
+    }
+    assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["FunctionName"]]
+
+
+def test_failure_record_counts_by_reason():
+    record = emf_record({"status": "failure", "error_type": "corrupt", "duration_ms": 3}, "fn", now_ms=1)
+    assert_valid_emf(record)
+    assert (record["ImagesFailed"], record["Reason"]) == (1, "corrupt")
+    assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["FunctionName", "Reason"]]
+    assert "ImagesProcessed" not in record
+
+
+def test_the_handler_prints_one_emf_line_per_image(pipeline, lambda_context, capsys):
+    pipeline.upload("a.jpg", encode(photo(400, 300), "JPEG"))
+    pipeline.upload("b.jpg", b"broken")
+
+    app.lambda_handler(s3_event("a.jpg", "b.jpg"), lambda_context)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [line.get("ImagesProcessed", 0) for line in lines] == [1, 0]
+    assert lines[1]["Reason"] == "not_an_image"
+    for line in lines:
+        assert_valid_emf(line)
