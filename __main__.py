@@ -26,3 +26,7 @@ pulumi.export("alarmTopicArn", alarms.topic.arn)
 pulumi.export("logGroupName", processor.log_group.name)
 pulumi.export("deadLetterQueueUrl", processor.dead_letter_queue.url)
 pulumi.export("dashboardUrl", alarms.dashboard_url)
+if buckets.distribution is not None:
+    pulumi.export("cdnDomainName", buckets.distribution.domain_name)
+if processor.history_table is not None:
+    pulumi.export("historyTableName", processor.history_table.name)

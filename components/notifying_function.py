@@ -65,6 +65,8 @@ class NotifyingFunctionArgs:
     jpeg_quality: int = 85
     kms_key_arn: str | None = None
     renditions: tuple[RenditionSpec, ...] = ()
+    processing_history: bool = False
+    cache_control: str = ""
     environment: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -113,6 +115,7 @@ class NotifyingFunction(pulumi.ComponentResource):
     log_group: aws.cloudwatch.LogGroup
     dead_letter_queue: aws.sqs.Queue
     role: aws.iam.Role
+    history_table: aws.dynamodb.Table | None
 
     def __init__(self, name: str, args: NotifyingFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("image-processor:compute:NotifyingFunction", name, None, opts)
@@ -143,6 +146,18 @@ class NotifyingFunction(pulumi.ComponentResource):
             opts=child,
         )
         self.role = aws.iam.Role(f"{name}-role", assume_role_policy=policies.lambda_assume_role(), opts=child)
+        self.history_table: aws.dynamodb.Table | None = None
+        if args.processing_history:
+            self.history_table = aws.dynamodb.Table(
+                f"{name}-history",
+                billing_mode="PAY_PER_REQUEST",
+                hash_key="source_key",
+                attributes=[{"name": "source_key", "type": "S"}],
+                server_side_encryption={"enabled": True},
+                point_in_time_recovery={"enabled": True},
+                opts=child,
+            )
+        history_arn = self.history_table.arn if self.history_table else ""
         role_policy = aws.iam.RolePolicy(
             f"{name}-permissions",
             role=self.role.id,
@@ -152,6 +167,7 @@ class NotifyingFunction(pulumi.ComponentResource):
                 self.topic.arn,
                 self.log_group.arn,
                 self.dead_letter_queue.arn,
+                history_arn,
             ).apply(
                 lambda arns: policies.function_policy(
                     source_bucket_arn=arns[0],
@@ -161,6 +177,7 @@ class NotifyingFunction(pulumi.ComponentResource):
                     dead_letter_queue_arn=arns[4],
                     kms_key_arn=args.kms_key_arn,
                     watermark_keys=watermark_keys(args.renditions),
+                    history_table_arn=arns[5] or None,
                 )
             ),
             opts=child,
@@ -184,6 +201,8 @@ class NotifyingFunction(pulumi.ComponentResource):
                     "RESIZE_HEIGHT": str(args.resize_height),
                     "JPEG_QUALITY": str(args.jpeg_quality),
                     **({"RENDITIONS": renditions_json(args.renditions)} if args.renditions else {}),
+                    **({"CACHE_CONTROL": args.cache_control} if args.cache_control else {}),
+                    **({"HISTORY_TABLE": self.history_table.name} if self.history_table else {}),
                     "SOURCE_BUCKET": args.source_bucket_name,
                     "DESTINATION_BUCKET": args.destination_bucket_name,
                     "SNS_TOPIC_ARN": self.topic.arn,
@@ -225,5 +244,6 @@ class NotifyingFunction(pulumi.ComponentResource):
                 "log_group_name": self.log_group.name,
                 "dead_letter_queue_url": self.dead_letter_queue.url,
                 "dead_letter_queue_name": self.dead_letter_queue.name,
+                "history_table_name": self.history_table.name if self.history_table else None,
             }
         )

@@ -27,6 +27,7 @@ def function_policy(
     dead_letter_queue_arn: str,
     kms_key_arn: str | None = None,
     watermark_keys: Sequence[str] = (),
+    history_table_arn: str | None = None,
 ) -> str:
     """The function's least-privilege permissions: nothing with a `*` action or a `*` resource."""
     statements: list[dict[str, Any]] = [
@@ -73,6 +74,10 @@ def function_policy(
                 "Resource": [f"{destination_bucket_arn}/{key}" for key in watermark_keys],
             }
         )
+    if history_table_arn:
+        statements.append(
+            {"Sid": "RecordHistory", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": history_table_arn}
+        )
     if kms_key_arn:
         statements.append(
             {
@@ -85,9 +90,9 @@ def function_policy(
     return _document(*statements)
 
 
-def deny_insecure_transport(bucket_arn: str) -> str:
-    """Bucket policy: refuse every request that does not use TLS."""
-    return _document(
+def bucket_policy(bucket_arn: str, cdn_distribution_arn: str | None = None) -> str:
+    """Bucket policy: refuse every request without TLS; with a CDN, let only that distribution read renditions."""
+    statements: list[dict[str, Any]] = [
         {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",
@@ -96,7 +101,19 @@ def deny_insecure_transport(bucket_arn: str) -> str:
             "Resource": [bucket_arn, f"{bucket_arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
-    )
+    ]
+    if cdn_distribution_arn:
+        statements.append(
+            {
+                "Sid": "CloudFrontReadsRenditions",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": f"{bucket_arn}/{RESIZED_PREFIX}*",
+                "Condition": {"StringEquals": {"AWS:SourceArn": cdn_distribution_arn}},
+            }
+        )
+    return _document(*statements)
 
 
 def alarm_topic_key_policy(account_id: str, partition: str = "aws") -> str:

@@ -11,6 +11,8 @@ from components import policies
 from components.naming import validate_bucket_name
 
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
+# AWS's managed "CachingOptimized" cache policy: long TTLs, compression, no cookies or query strings.
+CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class ProcessedBucketPairArgs:
     force_destroy: bool = False
     source_versioning: bool = True
     kms_key_arn: str | None = None
+    cdn: bool = False
 
     def __post_init__(self) -> None:
         validate_bucket_name(self.source_bucket_name, "source_bucket_name")
@@ -39,7 +42,9 @@ class ProcessedBucketPair(pulumi.ComponentResource):
 
     Every bucket: all public access blocked, ACLs disabled (BucketOwnerEnforced), default encryption
     (SSE-S3, or SSE-KMS with `kms_key_arn`), TLS-only bucket policy, incomplete multipart uploads
-    aborted. The source is versioned unless `source_versioning` is false.
+    aborted. The source is versioned unless `source_versioning` is false. With `cdn`, a CloudFront
+    distribution with origin access control serves the destination's `resized/` objects; the bucket
+    stays private and its policy lets only that distribution read.
     """
 
     source: aws.s3.Bucket
@@ -48,12 +53,17 @@ class ProcessedBucketPair(pulumi.ComponentResource):
     source_bucket_arn: pulumi.Output[str]
     destination_bucket_name: pulumi.Output[str]
     destination_bucket_arn: pulumi.Output[str]
+    distribution: aws.cloudfront.Distribution | None = None
 
     def __init__(self, name: str, args: ProcessedBucketPairArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("image-processor:storage:ProcessedBucketPair", name, None, opts)
         self._args = args
-        self.source = self._bucket(f"{name}-source", args.source_bucket_name, versioned=args.source_versioning)
-        self.destination = self._bucket(f"{name}-processed", args.destination_bucket_name, versioned=False)
+        self.source = self._bucket(
+            f"{name}-source", args.source_bucket_name, versioned=args.source_versioning, cdn=False
+        )
+        self.destination = self._bucket(
+            f"{name}-processed", args.destination_bucket_name, versioned=False, cdn=args.cdn
+        )
         self.source_bucket_name = self.source.bucket
         self.source_bucket_arn = self.source.arn
         self.destination_bucket_name = self.destination.bucket
@@ -64,10 +74,11 @@ class ProcessedBucketPair(pulumi.ComponentResource):
                 "source_bucket_arn": self.source_bucket_arn,
                 "destination_bucket_name": self.destination_bucket_name,
                 "destination_bucket_arn": self.destination_bucket_arn,
+                "cdn_domain_name": self.distribution.domain_name if self.distribution else None,
             }
         )
 
-    def _bucket(self, name: str, bucket_name: str, *, versioned: bool) -> aws.s3.Bucket:
+    def _bucket(self, name: str, bucket_name: str, *, versioned: bool, cdn: bool) -> aws.s3.Bucket:
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=self._args.force_destroy, opts=child)
         public_access = aws.s3.BucketPublicAccessBlock(
@@ -101,7 +112,7 @@ class ProcessedBucketPair(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=bucket.id,
-            policy=bucket.arn.apply(policies.deny_insecure_transport),
+            policy=self._policy(name, bucket) if cdn else bucket.arn.apply(policies.bucket_policy),
             # S3 rejects policy writes racing the public access block on a new bucket.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
         )
@@ -123,3 +134,41 @@ class ProcessedBucketPair(pulumi.ComponentResource):
             opts=child,
         )
         return bucket
+
+    def _policy(self, name: str, bucket: aws.s3.Bucket) -> pulumi.Output[str]:
+        """Create the CDN in front of `bucket` and return the bucket policy that admits it."""
+        child = pulumi.ResourceOptions(parent=self)
+        access = aws.cloudfront.OriginAccessControl(
+            f"{name}-cdn-access",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            opts=child,
+        )
+        self.distribution = aws.cloudfront.Distribution(
+            f"{name}-cdn",
+            enabled=True,
+            is_ipv6_enabled=True,
+            price_class="PriceClass_100",
+            origins=[
+                {
+                    "origin_id": "renditions",
+                    "domain_name": bucket.bucket_regional_domain_name,
+                    "origin_access_control_id": access.id,
+                }
+            ],
+            default_cache_behavior={
+                "target_origin_id": "renditions",
+                "viewer_protocol_policy": "redirect-to-https",
+                "allowed_methods": ["GET", "HEAD"],
+                "cached_methods": ["GET", "HEAD"],
+                "cache_policy_id": CACHING_OPTIMIZED_POLICY_ID,
+                "compress": True,
+            },
+            restrictions={"geo_restriction": {"restriction_type": "none"}},
+            viewer_certificate={"cloudfront_default_certificate": True},
+            opts=child,
+        )
+        return pulumi.Output.all(bucket.arn, self.distribution.arn).apply(
+            lambda arns: policies.bucket_policy(arns[0], arns[1])
+        )

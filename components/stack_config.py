@@ -17,6 +17,9 @@ from handler.renditions import RenditionSpec, parse_renditions
 from handler.settings import settings_from_env
 
 T = TypeVar("T")
+# Renditions change only when their source is overwritten (same key): caches keep them a year, and an
+# overwrite needs a CloudFront invalidation to show at once (see the README).
+LONG_LIVED = "public, max-age=31536000"
 
 # Component arg or handler variable -> the config key a user sets (`pulumi config set <key> ...`).
 CONFIG_KEYS = {
@@ -80,6 +83,7 @@ class StackConfig:
                 force_destroy=bool(self.config.get_bool("forceDestroy")),
                 source_versioning=self.config.get_bool("sourceVersioning") is not False,
                 kms_key_arn=self.config.get("kmsKeyArn"),
+                cdn=bool(self.config.get_bool("cdn")),
             )
         )
 
@@ -114,6 +118,8 @@ class StackConfig:
                 jpeg_quality=self._int("jpegQuality", 85),
                 kms_key_arn=self.config.get("kmsKeyArn"),
                 renditions=self._renditions(),
+                processing_history=bool(self.config.get_bool("processingHistory")),
+                cache_control=LONG_LIVED if self.config.get_bool("cdn") else "",
                 environment=environment,
             )
         )

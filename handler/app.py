@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler import events, imaging, metrics, notify, storage
+from handler import events, history, imaging, metrics, notify, storage
 from handler.renditions import watermark_keys
 from handler.settings import Settings, settings
 
@@ -115,7 +115,7 @@ def _store_and_notify(
     renditions = []
     for rendition in made:
         key = rendition.spec.key(source.key, rendition.format)
-        storage.put(config.destination_bucket, key, source, rendition)
+        storage.put(config.destination_bucket, key, source, rendition, config.cache_control)
         renditions.append(
             {
                 "name": rendition.spec.name or "default",
@@ -141,6 +141,7 @@ def _store_and_notify(
         return _fail(config, source, summary, started, reason="rendition_failed", message="; ".join(failed))
     summary["duration_ms"] = _elapsed_ms(started)
     metrics.emit(summary, config.function_name)
+    history.record(config.history_table, summary)
     notify.publish(config.topic_arn, summary)
     _log(logging.INFO, source, summary["request_id"], outcome="success", **_log_fields(summary))
     return summary
@@ -161,7 +162,9 @@ def remove(source: events.SourceObject, config: Settings, request_id: str) -> di
     keys = [key for spec in config.renditions for key in spec.possible_keys(source.key)]
     storage.delete(config.destination_bucket, keys)
     _log(logging.INFO, source, request_id, outcome="deleted", deleted_keys=keys)
-    return {**summary, "status": "deleted", "deleted_keys": keys}
+    summary = {**summary, "status": "deleted", "deleted_keys": keys}
+    history.record(config.history_table, summary)
+    return summary
 
 
 def _watermarks(config: Settings) -> dict[str, bytes]:
@@ -203,6 +206,7 @@ def _fail(
         duration_ms=_elapsed_ms(started),
     )
     metrics.emit(summary, config.function_name)
+    history.record(config.history_table, summary)
     notify.publish(config.topic_arn, summary)
     _log(logging.ERROR, source, summary["request_id"], outcome="failure", **_log_fields(summary))
     return summary

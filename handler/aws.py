@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
 
@@ -26,3 +27,9 @@ def s3() -> S3Client:
 def sns() -> SNSClient:
     """The container's SNS client."""
     return boto3.client("sns", config=_CONFIG)
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    """The container's DynamoDB client (processing history)."""
+    return boto3.client("dynamodb", config=_CONFIG)

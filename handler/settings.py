@@ -20,6 +20,8 @@ class Settings:
     topic_arn: str
     source_bucket: str = ""
     function_name: str = "image-processor"
+    history_table: str = ""
+    cache_control: str = ""
     width: int = 800
     height: int = 600
     jpeg_quality: int = 85
@@ -64,6 +66,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         topic_arn=topic,
         source_bucket=source,
         function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "image-processor"),
+        history_table=env.get("HISTORY_TABLE", "").strip(),
+        cache_control=env.get("CACHE_CONTROL", "").strip(),
         width=width,
         height=height,
         jpeg_quality=jpeg_quality,

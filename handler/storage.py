@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
+def _cache_control(value: str) -> dict[str, Any]:
+    return {"CacheControl": value} if value else {}
+
+
 def _version(source: SourceObject) -> dict[str, Any]:
     return {"VersionId": source.version_id} if source.version_id else {}
 
@@ -64,7 +68,7 @@ def delete(bucket: str, keys: list[str]) -> None:
         aws.s3().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
 
-def put(bucket: str, key: str, source: SourceObject, rendition: Rendition) -> None:
+def put(bucket: str, key: str, source: SourceObject, rendition: Rendition, cache_control: str = "") -> None:
     """Write a rendition with its content type and metadata naming where it came from."""
     metadata = {
         # S3 metadata travels as HTTP headers, so the key is percent-encoded to stay ASCII.
@@ -84,4 +88,5 @@ def put(bucket: str, key: str, source: SourceObject, rendition: Rendition) -> No
         Body=rendition.data,
         ContentType=rendition.content_type,
         Metadata=metadata,
+        **_cache_control(cache_control),
     )

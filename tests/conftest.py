@@ -24,6 +24,7 @@ def clear_caches() -> None:
     """Forget the per-container clients and settings, as a new Lambda container would."""
     aws.s3.cache_clear()
     aws.sns.cache_clear()
+    aws.dynamodb.cache_clear()
     settings.settings.cache_clear()
     app._watermark_cache.clear()
 

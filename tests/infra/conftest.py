@@ -39,6 +39,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
         }.get(service, f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{name}")
         state.setdefault("arn", arn)
+        if args.typ == "aws:s3/bucket:Bucket":
+            state.setdefault("bucketRegionalDomainName", f"{name}.s3.{REGION}.amazonaws.com")
+        if args.typ == "aws:cloudfront/distribution:Distribution":
+            state.setdefault("domainName", "d111111abcdef8.cloudfront.net")
         if service == "sqs":
             state.setdefault("url", f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}")
         return f"{args.name}-id", state

@@ -380,3 +380,54 @@ def test_dashboard_shows_function_health_custom_metrics_and_the_failure_queue(de
     assert any("ImagesFailed" in e and "Reason" in e and "image-processor-dev" in e for e in expressions)
     queue = next(m for m in metrics if m[0] == "AWS/SQS")
     assert queue[2:] == ["QueueName", "processor-failed-events-generated"]
+
+
+def test_cdn_serves_renditions_while_the_bucket_stays_private(run_pulumi: Runner):
+    deployment = run_pulumi(notificationEmail=EMAIL, cdn="true")
+    access = deployment.one("aws:cloudfront/originAccessControl:OriginAccessControl")
+    assert (access["originAccessControlOriginType"], access["signingBehavior"]) == ("s3", "always")
+    distribution = deployment.one("aws:cloudfront/distribution:Distribution")
+    (origin,) = distribution["origins"]
+    assert origin["domainName"] == f"{DESTINATION}.s3.us-east-1.amazonaws.com"
+    assert origin["originAccessControlId"] == "images-processed-cdn-access-id"
+    assert distribution["defaultCacheBehavior"]["viewerProtocolPolicy"] == "redirect-to-https"
+    assert distribution["defaultCacheBehavior"]["allowedMethods"] == ["GET", "HEAD"]
+    policy = statements(deployment.policy("aws:s3/bucketPolicy:BucketPolicy", "images-processed-tls-only"))
+    cloudfront = policy["CloudFrontReadsRenditions"]
+    assert cloudfront["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert (cloudfront["Action"], cloudfront["Resource"]) == ("s3:GetObject", f"{DESTINATION_ARN}/resized/*")
+    distribution_arn = "arn:aws:cloudfront:us-east-1:123456789012:images-processed-cdn-generated"
+    assert cloudfront["Condition"] == {"StringEquals": {"AWS:SourceArn": distribution_arn}}
+    source_policy = statements(deployment.policy("aws:s3/bucketPolicy:BucketPolicy", "images-source-tls-only"))
+    assert set(source_policy) == {"DenyInsecureTransport"}
+    assert all(
+        b.inputs["blockPublicPolicy"]
+        for b in deployment.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    )
+    variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
+    assert variables["CACHE_CONTROL"] == "public, max-age=31536000"
+    assert deployment.outputs["cdnDomainName"] == "d111111abcdef8.cloudfront.net"
+
+
+def test_without_cdn_or_history_none_of_it_exists(deployment):
+    assert not [r for r in deployment.registrations if r.typ.startswith(("aws:cloudfront", "aws:dynamodb"))]
+    assert "cdnDomainName" not in deployment.outputs and "historyTableName" not in deployment.outputs
+    assert "CACHE_CONTROL" not in deployment.one("aws:lambda/function:Function")["environment"]["variables"]
+
+
+def test_processing_history_table_is_written_with_put_item_only(run_pulumi: Runner):
+    deployment = run_pulumi(notificationEmail=EMAIL, processingHistory="true")
+    table = deployment.one("aws:dynamodb/table:Table")
+    assert table["hashKey"] == "source_key"
+    assert table["attributes"] == [{"name": "source_key", "type": "S"}]
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    assert table["serverSideEncryption"] == {"enabled": True}
+    assert table["pointInTimeRecovery"] == {"enabled": True}
+    record = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["RecordHistory"]
+    assert (record["Action"], record["Resource"]) == (
+        "dynamodb:PutItem",
+        "arn:aws:dynamodb:us-east-1:123456789012:processor-history-generated",
+    )
+    variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
+    assert variables["HISTORY_TABLE"] == "processor-history-generated"
+    assert deployment.outputs["historyTableName"] == "processor-history-generated"
