@@ -7,7 +7,7 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo serve load test lint fmt bench clean
+.PHONY: demo serve load test lint fmt bench backfill clean
 
 demo: .venv/.synced  ## Run the whole pipeline locally on an embedded AWS emulator (moto)
 	$(RUN) python -m local.demo $(ARGS)
@@ -29,6 +29,9 @@ lint: .venv/.synced
 fmt: .venv/.synced
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+backfill: .venv/.synced  ## Re-process existing uploads: make backfill ARGS="--stack dev [--prefix p/] [--dry-run]"
+	$(RUN) python -m tools.backfill $(ARGS)
 
 bench: .venv/.synced  ## Speed and memory of the image engine against the naive pipeline
 	$(RUN) python -m bench $(ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -65,7 +66,10 @@ def start_emulator() -> tuple[ThreadedMotoServer, str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+    endpoint = f"http://{host}:{port}"
+    # moto's backends live in this process: start from an empty account, not an earlier run's leftovers.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    return server, endpoint
 
 
 def provision(endpoint: str) -> LocalPipeline:
