@@ -76,12 +76,15 @@ def pillow_wheel(runtime: str, architecture: str) -> Wheel:
 
 
 def build_archive(runtime: str, architecture: str, cache_dir: Path = DEFAULT_CACHE) -> Path:
-    """Build (or reuse) the deployment zip and return its path; the name carries the content hash."""
+    """Build (or reuse) the deployment zip and return its path, named by a hash of what goes in it."""
     wheel = pillow_wheel(runtime, architecture)
-    files = _handler_files() + _wheel_files(_download(wheel, cache_dir))
-    data = _zip(files)
-    path = cache_dir / f"image-processor-{runtime}-{architecture}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    handler_files = _handler_files()
+    inputs = hashlib.sha256(wheel.sha256.encode())
+    for name, data in handler_files:
+        inputs.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    path = cache_dir / f"image-processor-{runtime}-{architecture}-{inputs.hexdigest()[:16]}.zip"
     if not path.exists():
+        data = _zip(handler_files + _wheel_files(_download(wheel, cache_dir)))
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(data)

@@ -70,3 +70,13 @@ def test_a_tampered_wheel_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(packaging, "pillow_wheel", lambda runtime, architecture: bad)
     with pytest.raises(ValueError, match="SHA-256"):
         packaging.build_archive("python3.13", "x86_64", cache_dir=tmp_path)
+
+
+def test_a_changed_handler_gives_a_new_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    original = packaging.build_archive("python3.13", "x86_64", cache_dir=tmp_path)
+    files = packaging._handler_files()
+    monkeypatch.setattr(packaging, "_handler_files", lambda: [*files, ("handler/extra.py", b"X = 1\n")])
+    changed = packaging.build_archive("python3.13", "x86_64", cache_dir=tmp_path)
+    assert changed != original
+    with zipfile.ZipFile(changed) as archive:
+        assert archive.read("handler/extra.py") == b"X = 1\n"
