@@ -64,11 +64,11 @@ def process(source: events.SourceObject, config: Settings, request_id: str) -> d
         rendered = _fetch_and_render(source, config, summary)
     except _Skipped as skipped:
         _log(logging.WARNING, source, request_id, outcome="skipped", reason=str(skipped))
-        return {**summary, "status": "skipped"}
+        return {**summary, "status": "skipped", "reason": str(skipped)}
     except imaging.ImageRejected as error:
         if not source.key.lower().endswith(IMAGE_EXTENSIONS):
             _log(logging.WARNING, source, request_id, outcome="skipped", reason=str(error))
-            return {**summary, "status": "skipped"}
+            return {**summary, "status": "skipped", "reason": f"not an image: {error}"}
         return _fail(config, source, summary, started, reason=error.reason, message=str(error))
     except (BotoCoreError, ClientError):
         raise
@@ -157,8 +157,9 @@ def remove(source: events.SourceObject, config: Settings, request_id: str) -> di
     """
     summary: dict[str, Any] = {"status": "skipped", "source_bucket": source.bucket, "source_key": source.key}
     if storage.head(source) is not None:
-        _log(logging.INFO, source, request_id, outcome="skipped", reason="the key holds an object again")
-        return summary
+        reason = "the key holds an object again"
+        _log(logging.INFO, source, request_id, outcome="skipped", reason=reason)
+        return {**summary, "reason": reason}
     keys = [key for spec in config.renditions for key in spec.possible_keys(source.key)]
     storage.delete(config.destination_bucket, keys)
     _log(logging.INFO, source, request_id, outcome="deleted", deleted_keys=keys)

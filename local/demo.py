@@ -87,8 +87,10 @@ def print_result(result: dict[str, Any]) -> None:
         )
     elif result["status"] == "failure":
         print(f"  failed  {key}: {result['error_type']}: {result['error_message']}", flush=True)
+    elif result["status"] == "deleted":
+        print(f"  deleted {key}: its {len(result['deleted_keys'])} possible rendition keys removed", flush=True)
     else:
-        print(f"  skipped {key}: not an image (see out/handler.log)", flush=True)
+        print(f"  skipped {key}: {result.get('reason', '')}", flush=True)
 
 
 def run_once(

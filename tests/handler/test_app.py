@@ -107,6 +107,7 @@ def test_non_image_with_other_extension_is_skipped_quietly(pipeline, lambda_cont
     with caplog.at_level(logging.WARNING, logger="image-processor"):
         result = app.lambda_handler(event, lambda_context)
     assert result["results"][0]["status"] == "skipped"
+    assert result["results"][0]["reason"].startswith("not an image: content is not a supported image")
     assert pipeline.notifications() == []
     assert json.loads(caplog.records[-1].getMessage())["outcome"] == "skipped"
 
