@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -80,3 +84,40 @@ def test_a_changed_handler_gives_a_new_archive(tmp_path: Path, monkeypatch: pyte
     assert changed != original
     with zipfile.ZipFile(changed) as archive:
         assert archive.read("handler/extra.py") == b"X = 1\n"
+
+
+def test_the_python311_archive_runs_the_handler_on_its_own_pillow(tmp_path: Path):
+    # GIVEN the python3.11 x86_64 archive unpacked (its Pillow is 12.2.0, the Amazon Linux 2 build)
+    with zipfile.ZipFile(packaging.build_archive("python3.11", "x86_64")) as archive:
+        archive.extractall(tmp_path)
+    script = """
+import io, json, PIL
+from PIL import Image
+from handler import imaging
+from handler.renditions import parse_renditions
+assert PIL.__file__.startswith(TARGET), PIL.__file__
+specs = parse_renditions(json.dumps([
+    {"name": "a", "width": 200, "height": 200, "fit": "cover", "format": "webp"},
+    {"name": "b", "width": 120, "height": 90, "fit": "contain", "watermark": {"text": "hi"}},
+]))
+out = {}
+for fmt, mode in (("JPEG", "RGB"), ("PNG", "RGBA"), ("GIF", "P"), ("TIFF", "CMYK"), ("WEBP", "RGB"), ("BMP", "L")):
+    buffer = io.BytesIO()
+    Image.new(mode, (640, 480)).save(buffer, fmt)
+    out[fmt] = [r.size for r in imaging.render_all(buffer.getvalue(), specs)]
+print(json.dumps({"pillow": PIL.__version__, "sizes": out}))
+"""
+    # WHEN the handler renders every format with it, in a Python that sees only the archive's packages first
+    result = subprocess.run(
+        [sys.executable, "-c", f"TARGET = {str(tmp_path)!r}\n{script}"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    # THEN it works with Pillow 12.2.0
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["pillow"] == "12.2.0"
+    assert all(sizes == [[200, 200], [120, 90]] for sizes in report["sizes"].values())
