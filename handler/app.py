@@ -1,4 +1,4 @@
-"""Lambda entry point: sequences events -> storage.get -> imaging.render -> storage.put -> notify."""
+"""Lambda entry point: events -> storage.get -> imaging.render_all -> storage.put -> notify; removals -> delete."""
 
 from __future__ import annotations
 
