@@ -197,7 +197,7 @@ def _render_open(
     swaps_axes = orientation in (5, 6, 7, 8)
     stored_size = image.size
     upright = (stored_size[1], stored_size[0]) if swaps_axes else stored_size
-    largest = max((scaled_size(upright, spec) for spec in specs), key=lambda size: size[0] * size[1])
+    largest = max((scaled_size(upright, spec) for spec in specs), key=_area)
     # Shrink in the stored orientation and turn the small result: the target is turned to match.
     target = (largest[1], largest[0]) if swaps_axes else largest
     _check_limits(image, target, limits)
@@ -217,8 +217,7 @@ def _render_open(
         base, icc_profile = _to_rgb(_oriented(base, orientation), source.icc_profile)
         source = dataclasses.replace(source, icc_profile=icc_profile)
         order = sorted(
-            (i for i in range(len(specs)) if i not in results),
-            key=lambda i: -scaled_size(upright, specs[i])[0] * scaled_size(upright, specs[i])[1],
+            (i for i in range(len(specs)) if i not in results), key=lambda i: -_area(scaled_size(upright, specs[i]))
         )
         for index in order:
             results[index] = _guarded(specs[index], lambda spec: _render_still(base, spec, source, watermarks))
@@ -240,12 +239,9 @@ def _render_still(
     size = scaled_size(upright, spec)
     # `base` is at least twice the largest rendition: box-reduce from it, never cascade below a target.
     picture = base.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0) if base.size != size else base
-    if spec.fit == "cover":
-        picture = picture.crop(_crop_box(picture, (min(spec.width, size[0]), min(spec.height, size[1])), spec.crop))
+    picture = _shaped(picture, spec, spec.crop)
     output_format = _output_format(spec, picture)
     picture = _unpremultiplied(picture)
-    if spec.fit == "contain":
-        picture = _padded(picture, (spec.width, spec.height), spec.background_rgb)
     if spec.watermark is not None:
         picture = _watermarked(picture, spec.watermark, watermarks)
     data = _encode(picture, output_format, spec, source.icc_profile)
@@ -260,13 +256,8 @@ def _render_animation(image: ImageFile.ImageFile, spec: RenditionSpec, source: _
         durations.append(int(frame.info.get("duration", 100)))
         picture = _oriented(frame.convert("RGBA"), orientation)
         picture = picture.resize(scaled_size(source.original_size, spec), Image.Resampling.LANCZOS)
-        if spec.fit == "cover":
-            picture = picture.crop(
-                _crop_box(picture, (min(spec.width, picture.width), min(spec.height, picture.height)), "center")
-            )
-        elif spec.fit == "contain":
-            picture = _padded(picture, (spec.width, spec.height), spec.background_rgb)
-        frames.append(picture)
+        # Frames share one crop window: a per-frame smart crop would make the picture jump.
+        frames.append(_shaped(picture, spec, "center"))
     buffer = io.BytesIO()
     frames[0].save(
         buffer,
@@ -278,6 +269,20 @@ def _render_animation(image: ImageFile.ImageFile, spec: RenditionSpec, source: _
         quality=spec.quality,
     )
     return Rendition(spec, buffer.getvalue(), "webp", source.format, source.original_size, frames[0].size, len(frames))
+
+
+def _shaped(picture: Image.Image, spec: RenditionSpec, crop: str) -> Image.Image:
+    """Cut (`cover`) or pad (`contain`) a picture already scaled for `spec`."""
+    if spec.fit == "cover":
+        window = (min(spec.width, picture.width), min(spec.height, picture.height))
+        return picture.crop(_crop_box(picture, window, crop))
+    if spec.fit == "contain":
+        return _padded(_unpremultiplied(picture), (spec.width, spec.height), spec.background_rgb)
+    return picture
+
+
+def _area(size: tuple[int, int]) -> int:
+    return size[0] * size[1]
 
 
 def _oriented(image: Image.Image, orientation: int) -> Image.Image:
