@@ -16,7 +16,6 @@ from handler.settings import Settings, settings
 
 # Names the spec promises; content decides the format, these only decide whether a non-image is news.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
-MISSING_OBJECT_CODES = ("NoSuchKey", "404", "NoSuchVersion")
 
 logger = logging.getLogger("image-processor")
 logger.setLevel(logging.INFO)
@@ -97,7 +96,7 @@ def _fetch_and_render(
     try:
         data = storage.get(source)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES:
+        if error.response.get("Error", {}).get("Code") in storage.MISSING_OBJECT_CODES:
             raise _Skipped("object no longer exists") from error
         raise
     limits = imaging.Limits(max_pixels=config.max_pixels, memory_mb=config.memory_mb)
@@ -140,11 +139,7 @@ def _store_and_notify(
     if failed:
         return _fail(config, source, summary, started, reason="rendition_failed", message="; ".join(failed))
     summary["duration_ms"] = _elapsed_ms(started)
-    metrics.emit(summary, config.function_name)
-    history.record(config.history_table, summary)
-    notify.publish(config.topic_arn, summary)
-    _log(logging.INFO, source, summary["request_id"], outcome="success", **_log_fields(summary))
-    return summary
+    return _report(config, source, summary, logging.INFO)
 
 
 def remove(source: events.SourceObject, config: Settings, request_id: str) -> dict[str, Any]:
@@ -206,10 +201,15 @@ def _fail(
         error_message=message,
         duration_ms=_elapsed_ms(started),
     )
+    return _report(config, source, summary, logging.ERROR)
+
+
+def _report(config: Settings, source: events.SourceObject, summary: dict[str, Any], level: int) -> dict[str, Any]:
+    """Tell every channel the outcome: metric, history, notification and log line."""
     metrics.emit(summary, config.function_name)
     history.record(config.history_table, summary)
     notify.publish(config.topic_arn, summary)
-    _log(logging.ERROR, source, summary["request_id"], outcome="failure", **_log_fields(summary))
+    _log(level, source, summary["request_id"], outcome=summary["status"], **_log_fields(summary))
     return summary
 
 

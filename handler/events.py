@@ -14,7 +14,6 @@ class SourceObject:
 
     bucket: str
     key: str
-    size: int | None
     etag: str | None
     version_id: str | None
     removed: bool = False
@@ -28,11 +27,9 @@ def s3_objects(event: Mapping[str, Any]) -> Iterator[SourceObject]:
             continue
         s3 = record.get("s3", {})
         obj = s3.get("object", {})
-        size = obj.get("size")
         yield SourceObject(
             bucket=s3["bucket"]["name"],
             key=unquote_plus(obj["key"]),
-            size=int(size) if size is not None else None,
             etag=obj.get("eTag"),
             version_id=obj.get("versionId"),
             removed=name.startswith("ObjectRemoved:"),

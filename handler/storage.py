@@ -15,6 +15,9 @@ from handler.imaging import Rendition
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
+# What S3 answers for a key or version that is not there (HEAD has no body, so just "404").
+MISSING_OBJECT_CODES = ("NoSuchKey", "404", "NoSuchVersion")
+
 
 def _cache_control(value: str) -> dict[str, Any]:
     return {"CacheControl": value} if value else {}
@@ -44,7 +47,7 @@ def head(source: SourceObject) -> Head | None:
     try:
         response = aws.s3().head_object(Bucket=source.bucket, Key=source.key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+        if error.response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES:
             return None
         raise
     return Head(response["ContentLength"], response["ETag"].strip('"'), response.get("VersionId"))
