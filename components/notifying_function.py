@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from components import packaging, policies
 from components.naming import validate_emails
 from handler.renditions import RenditionSpec, renditions_json, watermark_keys
+from handler.settings import settings_from_env
 
 HANDLER = "handler.app.lambda_handler"
 LOG_RETENTION_DAYS = (
@@ -40,6 +41,8 @@ LOG_RETENTION_DAYS = (
 )
 FOURTEEN_DAYS = 14 * 24 * 3600
 MAX_RENDITIONS_JSON = 3000
+# Handler variables set from typed args: an error about the variable names the arg instead.
+ENVIRONMENT_FIELDS = {"RESIZE_WIDTH": "resize_width", "RESIZE_HEIGHT": "resize_height", "JPEG_QUALITY": "jpeg_quality"}
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,14 @@ class NotifyingFunctionArgs:
             raise ValueError(f"max_retry_attempts must be 0, 1 or 2, got {self.max_retry_attempts}")
         if not 60 <= self.max_event_age_seconds <= 21600:
             raise ValueError(f"max_event_age_seconds must be between 60 and 21600, got {self.max_event_age_seconds}")
-        for key, value, high in (
-            ("resize_width", self.resize_width, 10000),
-            ("resize_height", self.resize_height, 10000),
-            ("jpeg_quality", self.jpeg_quality, 95),
-        ):
-            if not 1 <= value <= high:
-                raise ValueError(f"{key} must be between 1 and {high}, got {value}")
+        try:
+            # The handler's own rules, so preview refuses exactly what a cold start would.
+            settings_from_env({**self.handler_environment(), "DESTINATION_BUCKET": "-", "SNS_TOPIC_ARN": "arn:-"})
+        except ValueError as error:
+            variable = str(error).split()[0]
+            raise ValueError(
+                f"{ENVIRONMENT_FIELDS[variable]}: {error}" if variable in ENVIRONMENT_FIELDS else str(error)
+            ) from None
         validate_emails(self.notification_emails, "notification_emails")
         if len(renditions_json(self.renditions)) > MAX_RENDITIONS_JSON:
             raise ValueError(
@@ -100,6 +104,17 @@ class NotifyingFunctionArgs:
             )
         if not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.function_name):
             raise ValueError(f"function_name must be 1-64 letters, digits, - or _, got {self.function_name!r}")
+
+    def handler_environment(self) -> dict[str, str]:
+        """The function's variables known before deployment (bucket and topic names come later)."""
+        return {
+            **self.environment,
+            "RESIZE_WIDTH": str(self.resize_width),
+            "RESIZE_HEIGHT": str(self.resize_height),
+            "JPEG_QUALITY": str(self.jpeg_quality),
+            **({"RENDITIONS": renditions_json(self.renditions)} if self.renditions else {}),
+            **({"CACHE_CONTROL": self.cache_control} if self.cache_control else {}),
+        }
 
 
 class NotifyingFunction(pulumi.ComponentResource):
@@ -196,12 +211,7 @@ class NotifyingFunction(pulumi.ComponentResource):
             logging_config={"log_format": "Text", "log_group": self.log_group.name},
             environment={
                 "variables": {
-                    **args.environment,
-                    "RESIZE_WIDTH": str(args.resize_width),
-                    "RESIZE_HEIGHT": str(args.resize_height),
-                    "JPEG_QUALITY": str(args.jpeg_quality),
-                    **({"RENDITIONS": renditions_json(args.renditions)} if args.renditions else {}),
-                    **({"CACHE_CONTROL": args.cache_control} if args.cache_control else {}),
+                    **args.handler_environment(),
                     **({"HISTORY_TABLE": self.history_table.name} if self.history_table else {}),
                     "SOURCE_BUCKET": args.source_bucket_name,
                     "DESTINATION_BUCKET": args.destination_bucket_name,

@@ -14,7 +14,6 @@ from components.naming import PROJECT, bucket_name, function_name
 from components.notifying_function import NotifyingFunction, NotifyingFunctionArgs
 from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
 from handler.renditions import RenditionSpec, parse_renditions
-from handler.settings import settings_from_env
 
 T = TypeVar("T")
 # Renditions change only when their source is overwritten (same key): caches keep them a year, and an
@@ -88,7 +87,7 @@ class StackConfig:
         )
 
     def function_args(self, account_id: str, buckets: ProcessedBucketPair) -> NotifyingFunctionArgs:
-        """The function's settings; the handler's own variables are validated here too, at preview."""
+        """The function's settings; its args check the handler's variables with the handler's own rules."""
         environment = {
             name: str(value)
             for name, value in (
@@ -97,7 +96,7 @@ class StackConfig:
             )
             if value is not None
         }
-        args = checked(
+        return checked(
             lambda: NotifyingFunctionArgs(
                 function_name=function_name(self.stack),
                 account_id=account_id,
@@ -123,12 +122,6 @@ class StackConfig:
                 environment=environment,
             )
         )
-        checked(
-            lambda: settings_from_env(
-                {**environment, "DESTINATION_BUCKET": "preview", "SNS_TOPIC_ARN": "arn:aws:sns:preview"}
-            )
-        )
-        return args
 
     def _renditions(self) -> tuple[RenditionSpec, ...]:
         entries = self.config.get_object("renditions")
