@@ -19,7 +19,7 @@ load: .venv/.synced  ## Load and fault test of the local pipeline
 	$(RUN) python -m local.load $(ARGS)
 
 test: lint  ## Lint, type-check and run every test
-	$(RUN) pytest $(ARGS)
+	$(RUN) pytest -n 2 $(ARGS)
 
 lint: .venv/.synced
 	$(RUN) ruff check .
@@ -44,5 +44,5 @@ $(UV):
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked
+	$(UV) sync --locked --all-groups
 	@touch $@
