@@ -7,7 +7,7 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo serve load test lint fmt bench backfill clean
+.PHONY: demo serve load test lint fmt bench backfill mutate clean
 
 demo: .venv/.synced  ## Run the whole pipeline locally on an embedded AWS emulator (moto)
 	$(RUN) python -m local.demo $(ARGS)
@@ -36,8 +36,13 @@ backfill: .venv/.synced  ## Re-process existing uploads: make backfill ARGS="--s
 bench: .venv/.synced  ## Speed and memory of the image engine against the naive pipeline
 	$(RUN) python -m bench $(ARGS)
 
+mutate: .venv/.synced  ## Mutation testing of handler/ and components/policies.py (not in CI; about 40 minutes)
+	mkdir -p out
+	$(RUN) mutmut run --max-children 2 > out/mutmut.log 2>&1 || (tail -20 out/mutmut.log; exit 1)
+	$(RUN) python -m tools.mutation_report
+
 clean:
-	rm -rf .venv .tools out build .mypy_cache .pytest_cache .ruff_cache
+	rm -rf .venv .tools out build mutants .mypy_cache .pytest_cache .ruff_cache
 
 $(UV):
 	$(PYTHON) -m venv .tools
