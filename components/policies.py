@@ -7,10 +7,23 @@ from collections.abc import Sequence
 from typing import Any
 
 RESIZED_PREFIX = "resized/"
+# Actions the function takes on the queue that triggers it (trigger "sqs"), and nothing else.
+CONSUME_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 
 
 def _document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
+
+
+def _deny_insecure_transport(action: str, resource: str | list[str]) -> dict[str, Any]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
 
 
 def lambda_assume_role() -> str:
@@ -20,6 +33,7 @@ def lambda_assume_role() -> str:
 
 def function_policy(
     *,
+    region: str,
     source_bucket_arn: str,
     destination_bucket_arn: str,
     topic_arn: str,
@@ -28,8 +42,14 @@ def function_policy(
     kms_key_arn: str | None = None,
     watermark_keys: Sequence[str] = (),
     history_table_arn: str | None = None,
+    distribution_arn: str | None = None,
+    trigger_queue_arn: str | None = None,
 ) -> str:
-    """The function's least-privilege permissions: nothing with a `*` action or a `*` resource."""
+    """The function's least-privilege permissions: nothing with a `*` action or a `*` resource.
+
+    Each optional ARN adds exactly one statement: the bucket key, watermark reads, the history table,
+    CDN invalidation, or the trigger queue.
+    """
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadSourceImages",
@@ -79,29 +99,48 @@ def function_policy(
             {"Sid": "RecordHistory", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": history_table_arn}
         )
     if kms_key_arn:
+        statements.append(_use_bucket_key(kms_key_arn, region, [source_bucket_arn, destination_bucket_arn]))
+    if distribution_arn:
         statements.append(
             {
-                "Sid": "UseBucketKey",
+                "Sid": "InvalidateReplacedRenditions",
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": kms_key_arn,
+                "Action": "cloudfront:CreateInvalidation",
+                "Resource": distribution_arn,
+            }
+        )
+    if trigger_queue_arn:
+        statements.append(
+            {
+                "Sid": "ConsumeUploadEvents",
+                "Effect": "Allow",
+                "Action": CONSUME_QUEUE_ACTIONS,
+                "Resource": trigger_queue_arn,
             }
         )
     return _document(*statements)
 
 
+def _use_bucket_key(kms_key_arn: str, region: str, bucket_arns: list[str]) -> dict[str, Any]:
+    # Only S3 may use the key on the function's behalf, and only for these two buckets: with an S3 bucket
+    # key the encryption context is the bucket ARN, without one the object ARN.
+    return {
+        "Sid": "UseBucketKey",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": kms_key_arn,
+        "Condition": {
+            "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+            "ArnLike": {
+                "kms:EncryptionContext:aws:s3:arn": [arn for bucket in bucket_arns for arn in (bucket, f"{bucket}/*")]
+            },
+        },
+    }
+
+
 def bucket_policy(bucket_arn: str, cdn_distribution_arn: str | None = None) -> str:
     """Bucket policy: refuse every request without TLS; with a CDN, let only that distribution read renditions."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    ]
+    statements: list[dict[str, Any]] = [_deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"])]
     if cdn_distribution_arn:
         statements.append(
             {
@@ -116,7 +155,68 @@ def bucket_policy(bucket_arn: str, cdn_distribution_arn: str | None = None) -> s
     return _document(*statements)
 
 
-def alarm_topic_key_policy(account_id: str, partition: str = "aws") -> str:
+def log_bucket_policy(log_bucket_arn: str, logged_bucket_arns: Sequence[str], account_id: str) -> str:
+    """Access-log bucket policy: TLS only; S3's log delivery may write logs of these buckets of this account only."""
+    return _document(
+        _deny_insecure_transport("s3:*", [log_bucket_arn, f"{log_bucket_arn}/*"]),
+        {
+            "Sid": "S3ServerAccessLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{log_bucket_arn}/*",
+            "Condition": {
+                "ArnLike": {"aws:SourceArn": list(logged_bucket_arns)},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        },
+    )
+
+
+def topic_policy(topic_arn: str) -> str:
+    """Notification topic policy: publishing without TLS is refused (the role's own policy grants Publish)."""
+    return _document(_deny_insecure_transport("sns:Publish", topic_arn))
+
+
+def alarm_topic_policy(topic_arn: str, account_id: str, region: str, partition: str = "aws") -> str:
+    """Alarm topic policy: TLS only, and CloudWatch may publish for this account's alarms in this region only."""
+    return _document(
+        _deny_insecure_transport("sns:Publish", topic_arn),
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": _from_own_alarms(account_id, region, partition),
+        },
+    )
+
+
+def queue_policy(queue_arn: str) -> str:
+    """Queue policy: every request without TLS is refused (senders and consumers are granted by their roles)."""
+    return _document(_deny_insecure_transport("sqs:*", queue_arn))
+
+
+def trigger_queue_policy(queue_arn: str, source_bucket_arn: str, account_id: str) -> str:
+    """Trigger queue policy: TLS only, and S3 may send the events of the source bucket of this account only."""
+    return _document(
+        _deny_insecure_transport("sqs:*", queue_arn),
+        {
+            "Sid": "SourceBucketSendsEvents",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": source_bucket_arn},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        },
+    )
+
+
+def alarm_topic_key_policy(account_id: str, region: str, partition: str = "aws") -> str:
     """Key policy for the alarm topic's KMS key: CloudWatch alarms cannot use the AWS-managed SNS key.
 
     In a key policy `Resource: "*"` means this key only.
@@ -135,6 +235,13 @@ def alarm_topic_key_policy(account_id: str, partition: str = "aws") -> str:
             "Principal": {"Service": "cloudwatch.amazonaws.com"},
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            "Condition": _from_own_alarms(account_id, region, partition),
         },
     )
+
+
+def _from_own_alarms(account_id: str, region: str, partition: str) -> dict[str, Any]:
+    return {
+        "StringEquals": {"aws:SourceAccount": account_id},
+        "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"},
+    }

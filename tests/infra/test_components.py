@@ -11,17 +11,24 @@ import pytest
 from components.alarm_set import AlarmSet, AlarmSetArgs
 from components.notifying_function import NotifyingFunction, NotifyingFunctionArgs
 from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
-from tests.infra.conftest import ACCOUNT_ID, Runner
+from tests.infra.conftest import ACCOUNT_ID, STUB_ARCHIVE, Runner
 
-BUCKETS = ProcessedBucketPairArgs(source_bucket_name="team-uploads", destination_bucket_name="team-renditions")
+BUCKETS = ProcessedBucketPairArgs(
+    source_bucket_name="team-uploads",
+    destination_bucket_name="team-renditions",
+    log_bucket_name="team-access-logs",
+    account_id=ACCOUNT_ID,
+)
 FUNCTION = NotifyingFunctionArgs(
     function_name="thumbnails",
     account_id=ACCOUNT_ID,
+    region="eu-west-1",
     source_bucket_name="team-uploads",
     source_bucket_arn="arn:aws:s3:::team-uploads",
     destination_bucket_name="team-renditions",
     destination_bucket_arn="arn:aws:s3:::team-renditions",
     notification_emails=["team@example.com"],
+    code=STUB_ARCHIVE,
 )
 ALARMS = AlarmSetArgs(
     account_id=ACCOUNT_ID,
@@ -40,6 +47,7 @@ def test_bucket_pair_alone(run_pulumi: Runner):
     assert {"photos", "photos-source", "photos-processed", "photos-source-versioning"} <= names
     assert all(name.startswith("photos") for name in names)
     assert sorted(r.inputs["bucket"] for r in deployment.of_type("aws:s3/bucket:Bucket")) == [
+        "team-access-logs",
         "team-renditions",
         "team-uploads",
     ]

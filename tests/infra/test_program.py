@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
-import zipfile
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 
+from components import policies
 from tests.infra.conftest import ACCOUNT_ID, Deployment, Runner
 
-EMAIL = "ops@example.com"
+EMAIL = "ops@photos.test"
 SOURCE = f"image-processor-source-dev-{ACCOUNT_ID}"
 DESTINATION = f"image-processor-processed-dev-{ACCOUNT_ID}"
 SOURCE_ARN = f"arn:aws:s3:::{SOURCE}"
 DESTINATION_ARN = f"arn:aws:s3:::{DESTINATION}"
+LOGS = f"image-processor-logs-dev-{ACCOUNT_ID}"
+LOGS_ARN = f"arn:aws:s3:::{LOGS}"
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated"
+FAILED_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:processor-failed-events-generated"
+NO_TLS = {"Bool": {"aws:SecureTransport": "false"}}
+DISTRIBUTION_ARN = "arn:aws:cloudfront::123456789012:distribution/images-processed-cdn-generated"
 COMPONENT_TYPES = {
     "image-processor:storage:ProcessedBucketPair",
     "image-processor:compute:NotifyingFunction",
@@ -35,49 +40,129 @@ def statements(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_buckets_are_named_by_the_spec_with_stack_and_account(deployment):
     names = sorted(r.inputs["bucket"] for r in deployment.of_type("aws:s3/bucket:Bucket"))
-    assert names == sorted([SOURCE, DESTINATION])
+    assert names == sorted([SOURCE, DESTINATION, LOGS])
     assert all(r.inputs.get("forceDestroy") is False for r in deployment.of_type("aws:s3/bucket:Bucket"))
 
 
 def test_every_bucket_blocks_public_access_disables_acls_and_encrypts(deployment):
     blocks = deployment.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for block in blocks:
         flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
         assert all(block.inputs[flag] is True for flag in flags)
     ownership = deployment.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
-    assert [r.inputs["rule"] for r in ownership] == [{"objectOwnership": "BucketOwnerEnforced"}] * 2
+    assert [r.inputs["rule"] for r in ownership] == [{"objectOwnership": "BucketOwnerEnforced"}] * 3
     encryption = deployment.of_type(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
     )
-    assert len(encryption) == 2
+    assert len(encryption) == 3
     for config in encryption:
         (rule,) = config.inputs["rules"]
         assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
 
 
 def test_bucket_policies_deny_requests_without_tls(deployment):
-    policies = deployment.of_type("aws:s3/bucketPolicy:BucketPolicy")
-    arns = set()
-    for policy in policies:
-        (statement,) = json.loads(policy.inputs["policy"])["Statement"]
-        assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
-        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        bucket_arn, objects = statement["Resource"]
-        assert objects == f"{bucket_arn}/*"
-        arns.add(bucket_arn)
-    assert arns == {SOURCE_ARN, DESTINATION_ARN}
-    assert deployment.depends_on["images-source-tls-only"] == ["images-source-public-access"]
+    """GIVEN the default stack WHEN deployed THEN each image bucket's policy is exactly the TLS-only denial."""
+    for name, arn in (("images-source-tls-only", SOURCE_ARN), ("images-processed-tls-only", DESTINATION_ARN)):
+        assert deployment.policy("aws:s3/bucketPolicy:BucketPolicy", name) == {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [arn, f"{arn}/*"],
+                    "Condition": NO_TLS,
+                }
+            ],
+        }
+    for role in ("source", "processed", "logs"):
+        assert deployment.depends_on[f"images-{role}-tls-only"] == [f"images-{role}-public-access"]
 
 
-def test_source_is_versioned_and_uploads_are_cleaned_up(deployment):
+def test_access_logs_of_both_buckets_go_to_the_log_bucket_and_expire(deployment):
+    """GIVEN the default stack WHEN deployed THEN both buckets log to the log bucket, which keeps logs 90 days."""
+    logging = {r.name: r.inputs for r in deployment.of_type("aws:s3/bucketLogging:BucketLogging")}
+    assert logging == {
+        "images-source-access-logs": {
+            "bucket": "images-source-id",
+            "targetBucket": "images-logs-id",
+            "targetPrefix": "source/",
+        },
+        "images-processed-access-logs": {
+            "bucket": "images-processed-id",
+            "targetBucket": "images-logs-id",
+            "targetPrefix": "processed/",
+        },
+    }
+    assert deployment.depends_on["images-source-access-logs"] == ["images-logs-tls-only"]
+    deny, delivery = deployment.policy("aws:s3/bucketPolicy:BucketPolicy", "images-logs-tls-only")["Statement"]
+    assert (deny["Effect"], deny["Resource"], deny["Condition"]) == ("Deny", [LOGS_ARN, f"{LOGS_ARN}/*"], NO_TLS)
+    assert delivery == {
+        "Sid": "S3ServerAccessLogDelivery",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"{LOGS_ARN}/*",
+        "Condition": {
+            "ArnLike": {"aws:SourceArn": [SOURCE_ARN, DESTINATION_ARN]},
+            "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+        },
+    }
+    lifecycle = deployment.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "images-logs-lifecycle"
+    )
+    assert lifecycle["rules"][1] == {
+        "id": "expire-access-logs",
+        "status": "Enabled",
+        "filter": {},
+        "expiration": {"days": 90},
+    }
+    encryption = deployment.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "images-logs-encryption",
+    )
+    assert encryption["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+
+
+def test_both_image_buckets_have_request_metrics_for_the_dashboard(deployment):
+    metrics = {r.name: r.inputs for r in deployment.of_type("aws:s3/bucketMetric:BucketMetric")}
+    assert metrics == {
+        "images-source-request-metrics": {"bucket": "images-source-id", "name": "EntireBucket"},
+        "images-processed-request-metrics": {"bucket": "images-processed-id", "name": "EntireBucket"},
+    }
+
+
+ABORT_UPLOADS = {
+    "id": "abort-incomplete-multipart-uploads",
+    "status": "Enabled",
+    "filter": {},
+    "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7},
+}
+
+
+def test_source_is_versioned_and_old_versions_and_uploads_are_cleaned_up(deployment):
+    """GIVEN the default stack WHEN deployed THEN noncurrent source versions expire after 30 days."""
     versioning = deployment.of_type("aws:s3/bucketVersioning:BucketVersioning")
     assert [r.name for r in versioning] == ["images-source-versioning"]
     assert versioning[0].inputs["versioningConfiguration"] == {"status": "Enabled"}
-    for lifecycle in deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
-        (rule,) = lifecycle.inputs["rules"]
-        assert rule["status"] == "Enabled"
-        assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+    lifecycle = {
+        r.name: r.inputs["rules"]
+        for r in deployment.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    }
+    assert lifecycle["images-source-lifecycle"] == [
+        ABORT_UPLOADS,
+        {
+            "id": "expire-noncurrent-versions",
+            "status": "Enabled",
+            "filter": {},
+            "noncurrentVersionExpiration": {"noncurrentDays": 30},
+            "expiration": {"expiredObjectDeleteMarker": True},
+        },
+    ]
+    assert lifecycle["images-processed-lifecycle"] == [ABORT_UPLOADS]
+    assert deployment.depends_on["images-source-lifecycle"] == ["images-source-versioning"]
 
 
 def test_notification_topic_is_encrypted_and_mailed(deployment):
@@ -101,20 +186,19 @@ def test_role_is_assumable_only_by_lambda(deployment):
 
 
 def test_function_policy_is_least_privilege(deployment):
-    document = deployment.policy("aws:iam/rolePolicy:RolePolicy")
+    """GIVEN the default stack WHEN deployed THEN the role's policy is the base document (tests/infra/test_policies.py)
+    built from exactly this stack's ARNs, with no optional statement."""
     log_group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/aws/lambda/image-processor-dev"
-    assert {sid: (s["Effect"], s["Action"], s["Resource"]) for sid, s in statements(document).items()} == {
-        "ReadSourceImages": ("Allow", ["s3:GetObject", "s3:GetObjectVersion"], f"{SOURCE_ARN}/*"),
-        "TellMissingSourceObjects": ("Allow", "s3:ListBucket", SOURCE_ARN),
-        "WriteRenditions": ("Allow", ["s3:PutObject", "s3:DeleteObject"], f"{DESTINATION_ARN}/resized/*"),
-        "Notify": ("Allow", "sns:Publish", "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated"),
-        "WriteOwnLogs": ("Allow", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group_arn}:*"),
-        "KeepFailedEvents": (
-            "Allow",
-            "sqs:SendMessage",
-            "arn:aws:sqs:us-east-1:123456789012:processor-failed-events-generated",
-        ),
-    }
+    assert deployment.policy("aws:iam/rolePolicy:RolePolicy") == json.loads(
+        policies.function_policy(
+            region="us-east-1",
+            source_bucket_arn=SOURCE_ARN,
+            destination_bucket_arn=DESTINATION_ARN,
+            topic_arn=TOPIC_ARN,
+            log_group_arn=log_group_arn,
+            dead_letter_queue_arn=FAILED_QUEUE_ARN,
+        )
+    )
 
 
 def test_no_wildcard_action_or_resource_in_the_function_policy(deployment):
@@ -126,25 +210,29 @@ def test_no_wildcard_action_or_resource_in_the_function_policy(deployment):
 
 
 def test_function_runs_the_handler_with_spec_settings(deployment):
+    """GIVEN the default stack WHEN deployed THEN the function runs the spec's settings on the built archive."""
     function = deployment.one("aws:lambda/function:Function")
     assert function["name"] == "image-processor-dev"
     assert function["handler"] == "handler.app.lambda_handler"
     assert function["runtime"] == "python3.13"
     assert function["architectures"] == ["x86_64"]
     assert (function["memorySize"], function["timeout"]) == (512, 60)
+    assert "reservedConcurrentExecutions" not in function  # a new account's quota can be 10
     assert function["loggingConfig"]["logGroup"] == "/aws/lambda/image-processor-dev"
     assert function["environment"]["variables"] == {
         "SOURCE_BUCKET": SOURCE,
         "DESTINATION_BUCKET": DESTINATION,
-        "SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated",
+        "SNS_TOPIC_ARN": TOPIC_ARN,
         "RESIZE_WIDTH": "800",
         "RESIZE_HEIGHT": "600",
         "JPEG_QUALITY": "85",
+        "HEIC_ENABLED": "true",
+        "TRIGGER": "s3",
     }
+    assert deployment.archives_built == [("python3.13", "x86_64")]
     code = function["code"]
     assert isinstance(code, pulumi.FileArchive)
-    with zipfile.ZipFile(Path(code.path)) as archive:
-        assert "handler/app.py" in archive.namelist()
+    assert code.path == "build/lambda/stub-python3.13-x86_64.zip"
 
 
 def test_s3_trigger_is_protected_against_confused_deputies(deployment):
@@ -173,40 +261,17 @@ def test_failed_events_go_to_an_encrypted_queue_after_retries(deployment):
     assert queue["messageRetentionSeconds"] == 14 * 24 * 3600
 
 
-def test_alarms_watch_errors_duration_throttles_and_failed_events(deployment):
-    alarms = {r.name: r.inputs for r in deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    assert {
-        name: (a["namespace"], a["metricName"], a["statistic"], a["comparisonOperator"], a["threshold"])
-        for name, a in alarms.items()
-    } == {
-        "alarms-errors": ("AWS/Lambda", "Errors", "Sum", "GreaterThanOrEqualToThreshold", 1),
-        "alarms-duration": ("AWS/Lambda", "Duration", "Maximum", "GreaterThanThreshold", 48000),
-        "alarms-throttles": ("AWS/Lambda", "Throttles", "Sum", "GreaterThanOrEqualToThreshold", 1),
-        "alarms-failed-events": (
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            "Maximum",
-            "GreaterThanThreshold",
-            0,
-        ),
-    }
-    alarm_topic = "arn:aws:sns:us-east-1:123456789012:alarms-alarms-generated"
-    for name, alarm in alarms.items():
-        assert alarm["alarmActions"] == [alarm_topic] == alarm["okActions"], name
-        assert alarm["treatMissingData"] == "notBreaching"
-        assert alarm["period"] == 300 and alarm["evaluationPeriods"] == 1
-    assert alarms["alarms-errors"]["dimensions"] == {"FunctionName": "image-processor-dev"}
-    assert alarms["alarms-failed-events"]["dimensions"] == {"QueueName": "processor-failed-events-generated"}
-
-
 def test_alarm_topic_uses_a_key_cloudwatch_may_use(deployment):
+    """GIVEN the default stack WHEN deployed THEN only this account's alarms may use the alarm key and topic."""
     topic = deployment.one("aws:sns/topic:Topic", "alarms-alarms")
     assert topic["kmsMasterKeyId"] == "arn:aws:kms:us-east-1:123456789012:alarms-key-generated"
     key = deployment.one("aws:kms/key:Key")
     assert key["enableKeyRotation"] is True
-    cloudwatch = statements(json.loads(key["policy"]))["CloudWatchAlarmsPublish"]
-    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+    assert json.loads(key["policy"]) == json.loads(policies.alarm_topic_key_policy(ACCOUNT_ID, "us-east-1"))
+    alarm_topic = "arn:aws:sns:us-east-1:123456789012:alarms-alarms-generated"
+    assert deployment.policy("aws:sns/topicPolicy:TopicPolicy", "alarms-alarms-policy") == json.loads(
+        policies.alarm_topic_policy(alarm_topic, ACCOUNT_ID, "us-east-1")
+    )
     subscription = deployment.one("aws:sns/topicSubscription:TopicSubscription", "alarms-email-0")
     assert subscription["endpoint"] == EMAIL  # defaults to the notification address
 
@@ -215,9 +280,10 @@ def test_exports(deployment):
     assert deployment.outputs == {
         "sourceBucketName": SOURCE,
         "destinationBucketName": DESTINATION,
+        "accessLogBucketName": LOGS,
         "functionName": "image-processor-dev",
         "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:image-processor-dev",
-        "notificationTopicArn": "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated",
+        "notificationTopicArn": TOPIC_ARN,
         "alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms-alarms-generated",
         "logGroupName": "/aws/lambda/image-processor-dev",
         "deadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/processor-failed-events-generated",
@@ -239,8 +305,8 @@ def test_every_resource_is_parented_to_one_of_the_three_components(deployment):
 
 def test_config_changes_the_deployment(run_pulumi: Runner):
     deployment = run_pulumi(
-        notificationEmail="a@example.com, b@example.com",
-        alarmEmail="oncall@example.com",
+        notificationEmail="a@photos.test, b@photos.test",
+        alarmEmail="oncall@photos.test",
         resizeWidth="320",
         resizeHeight="240",
         memorySize="1024",
@@ -252,41 +318,32 @@ def test_config_changes_the_deployment(run_pulumi: Runner):
         maxPixels="50000000",
         kmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/abcd",
         durationAlarmFraction="0.5",
+        heic="false",
+        accessLogDays="30",
     )
     function = deployment.one("aws:lambda/function:Function")
     assert (function["memorySize"], function["timeout"], function["architectures"]) == (1024, 30, ["arm64"])
+    assert deployment.archives_built == [("python3.13", "arm64")]
     variables = function["environment"]["variables"]
     assert (variables["RESIZE_WIDTH"], variables["RESIZE_HEIGHT"], variables["MAX_PIXELS"]) == (
         "320",
         "240",
         "50000000",
     )
+    assert variables["HEIC_ENABLED"] == "false"
     assert deployment.one("aws:cloudwatch/logGroup:LogGroup")["retentionInDays"] == 14
     emails = [r.inputs["endpoint"] for r in deployment.of_type("aws:sns/topicSubscription:TopicSubscription")]
-    assert sorted(emails) == ["a@example.com", "b@example.com", "oncall@example.com"]
+    assert sorted(emails) == ["a@photos.test", "b@photos.test", "oncall@photos.test"]
     assert deployment.of_type("aws:s3/bucketVersioning:BucketVersioning") == []
+    lifecycle = deployment.one(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "images-source-lifecycle"
+    )
+    assert lifecycle["rules"] == [ABORT_UPLOADS]  # nothing noncurrent to expire
+    logs = deployment.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "images-logs-lifecycle")
+    assert logs["rules"][1]["expiration"] == {"days": 30}
     assert all(r.inputs["forceDestroy"] is True for r in deployment.of_type("aws:s3/bucket:Bucket"))
-    for config in deployment.of_type(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-    ):
-        (rule,) = config.inputs["rules"]
-        assert rule["applyServerSideEncryptionByDefault"] == {
-            "sseAlgorithm": "aws:kms",
-            "kmsMasterKeyId": "arn:aws:kms:us-east-1:123456789012:key/abcd",
-        }
-        assert rule["bucketKeyEnabled"] is True
-    kms = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["UseBucketKey"]
-    assert kms["Resource"] == "arn:aws:kms:us-east-1:123456789012:key/abcd"
     duration = deployment.one("aws:cloudwatch/metricAlarm:MetricAlarm", "alarms-duration")
     assert duration["threshold"] == 15000
-
-
-def test_python311_runtime_warns_and_ships_the_amazon_linux_2_pillow(run_pulumi: Runner):
-    deployment = run_pulumi(notificationEmail=EMAIL, runtime="python3.11")
-    assert any("Amazon Linux 2" in warning and "12.2.0" in warning for warning in deployment.warnings)
-    code = deployment.one("aws:lambda/function:Function")["code"]
-    with zipfile.ZipFile(Path(code.path)) as archive:
-        assert any(name.startswith("pillow-12.2.0.dist-info/") for name in archive.namelist())
 
 
 @pytest.mark.parametrize(
@@ -396,8 +453,7 @@ def test_cdn_serves_renditions_while_the_bucket_stays_private(run_pulumi: Runner
     cloudfront = policy["CloudFrontReadsRenditions"]
     assert cloudfront["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert (cloudfront["Action"], cloudfront["Resource"]) == ("s3:GetObject", f"{DESTINATION_ARN}/resized/*")
-    distribution_arn = "arn:aws:cloudfront:us-east-1:123456789012:images-processed-cdn-generated"
-    assert cloudfront["Condition"] == {"StringEquals": {"AWS:SourceArn": distribution_arn}}
+    assert cloudfront["Condition"] == {"StringEquals": {"AWS:SourceArn": DISTRIBUTION_ARN}}
     source_policy = statements(deployment.policy("aws:s3/bucketPolicy:BucketPolicy", "images-source-tls-only"))
     assert set(source_policy) == {"DenyInsecureTransport"}
     assert all(
@@ -407,6 +463,7 @@ def test_cdn_serves_renditions_while_the_bucket_stays_private(run_pulumi: Runner
     variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
     assert variables["CACHE_CONTROL"] == "public, max-age=31536000"
     assert deployment.outputs["cdnDomainName"] == "d111111abcdef8.cloudfront.net"
+    assert deployment.outputs["cdnDistributionId"] == "images-processed-cdn-id"
 
 
 def test_without_cdn_or_history_none_of_it_exists(deployment):
@@ -431,3 +488,139 @@ def test_processing_history_table_is_written_with_put_item_only(run_pulumi: Runn
     variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
     assert variables["HISTORY_TABLE"] == "processor-history-generated"
     assert deployment.outputs["historyTableName"] == "processor-history-generated"
+
+
+def test_topics_and_queues_refuse_requests_without_tls(deployment):
+    """GIVEN the default stack WHEN deployed THEN every topic and queue has a policy denying plain HTTP."""
+    topics = {r.name: json.loads(r.inputs["policy"]) for r in deployment.of_type("aws:sns/topicPolicy:TopicPolicy")}
+    assert set(topics) == {"processor-notifications-tls-only", "alarms-alarms-policy"}
+    assert topics["processor-notifications-tls-only"]["Statement"] == [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sns:Publish",
+            "Resource": TOPIC_ARN,
+            "Condition": NO_TLS,
+        }
+    ]
+    queues = {r.name: json.loads(r.inputs["policy"]) for r in deployment.of_type("aws:sqs/queuePolicy:QueuePolicy")}
+    assert queues == {
+        "processor-failed-events-tls-only": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "sqs:*",
+                    "Resource": FAILED_QUEUE_ARN,
+                    "Condition": NO_TLS,
+                }
+            ],
+        }
+    }
+    assert len(deployment.of_type("aws:sns/topic:Topic")) == len(topics)
+    assert len(deployment.of_type("aws:sqs/queue:Queue")) == len(queues)
+
+
+def test_alarms_watch_errors_duration_throttles_failed_events_and_failed_notifications(deployment):
+    alarms = {r.name: r.inputs for r in deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert {
+        name: (a["namespace"], a["metricName"], a["statistic"], a["comparisonOperator"], a["threshold"])
+        for name, a in alarms.items()
+    } == {
+        "alarms-errors": ("AWS/Lambda", "Errors", "Sum", "GreaterThanOrEqualToThreshold", 1),
+        "alarms-duration": ("AWS/Lambda", "Duration", "Maximum", "GreaterThanThreshold", 48000),
+        "alarms-throttles": ("AWS/Lambda", "Throttles", "Sum", "GreaterThanOrEqualToThreshold", 1),
+        "alarms-failed-events": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "Maximum",
+            "GreaterThanThreshold",
+            0,
+        ),
+        "alarms-notifications-failed": (
+            "AWS/SNS",
+            "NumberOfNotificationsFailed",
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
+    }
+    alarm_topic = "arn:aws:sns:us-east-1:123456789012:alarms-alarms-generated"
+    for name, alarm in alarms.items():
+        assert alarm["alarmActions"] == [alarm_topic] == alarm["okActions"], name
+        assert alarm["treatMissingData"] == "notBreaching"
+        assert alarm["period"] == 300 and alarm["evaluationPeriods"] == 1
+    assert alarms["alarms-errors"]["dimensions"] == {"FunctionName": "image-processor-dev"}
+    assert alarms["alarms-failed-events"]["dimensions"] == {"QueueName": "processor-failed-events-generated"}
+    assert alarms["alarms-notifications-failed"]["dimensions"] == {"TopicName": "processor-notifications-generated"}
+
+
+def test_kms_key_encrypts_the_image_buckets_and_binds_the_role_to_s3_in_this_region(run_pulumi: Runner):
+    """GIVEN kmsKeyArn WHEN deployed THEN both image buckets use it and the role may use it only through S3."""
+    key = "arn:aws:kms:us-east-1:123456789012:key/abcd"
+    deployment = run_pulumi(notificationEmail=EMAIL, kmsKeyArn=key)
+    encryption = {
+        r.name: r.inputs["rules"][0]
+        for r in deployment.of_type(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        )
+    }
+    for name in ("images-source-encryption", "images-processed-encryption"):
+        assert encryption[name] == {
+            "applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key},
+            "bucketKeyEnabled": True,
+        }
+    # S3 delivers access logs only to SSE-S3 buckets.
+    assert encryption["images-logs-encryption"]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    kms = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["UseBucketKey"]
+    assert kms == {
+        "Sid": "UseBucketKey",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": key,
+        "Condition": {
+            "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+            "ArnLike": {
+                "kms:EncryptionContext:aws:s3:arn": [
+                    SOURCE_ARN,
+                    f"{SOURCE_ARN}/*",
+                    DESTINATION_ARN,
+                    f"{DESTINATION_ARN}/*",
+                ]
+            },
+        },
+    }
+
+
+def test_python311_runtime_warns_about_the_amazon_linux_2_pillow(run_pulumi: Runner):
+    """GIVEN runtime python3.11 WHEN previewed THEN the archive is built for it and a warning names Pillow 12.2.0."""
+    deployment = run_pulumi(notificationEmail=EMAIL, runtime="python3.11")
+    assert any("Amazon Linux 2" in warning and "12.2.0" in warning for warning in deployment.warnings)
+    assert deployment.archives_built == [("python3.11", "x86_64")]
+
+
+def test_cdn_lets_the_function_invalidate_what_it_deletes_or_overwrites(run_pulumi: Runner):
+    """GIVEN cdn WHEN deployed THEN the function knows the distribution and may invalidate it, and only it."""
+    deployment = run_pulumi(notificationEmail=EMAIL, cdn="true")
+    variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
+    assert (variables["CDN_DISTRIBUTION_ID"], variables["CDN_DOMAIN"]) == (
+        "images-processed-cdn-id",
+        "d111111abcdef8.cloudfront.net",
+    )
+    invalidate = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["InvalidateReplacedRenditions"]
+    assert invalidate == {
+        "Sid": "InvalidateReplacedRenditions",
+        "Effect": "Allow",
+        "Action": "cloudfront:CreateInvalidation",
+        "Resource": DISTRIBUTION_ARN,
+    }
+
+
+def test_cdn_with_a_kms_key_is_refused_naming_both_keys(run_pulumi: Runner):
+    """GIVEN cdn and kmsKeyArn WHEN previewed THEN the error names both keys and how to fix it."""
+    with pytest.raises(Exception, match="image-processor:cdn and image-processor:kmsKeyArn") as error:
+        run_pulumi(notificationEmail=EMAIL, cdn="true", kmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/abcd")
+    assert "pulumi config rm image-processor:kmsKeyArn" in str(error.value)
