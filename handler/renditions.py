@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from handler.settings import FIELD, ConfigError, default
+
 FITS = ("inside", "cover", "contain")
 FORMATS = ("jpeg", "png", "webp", "avif", "auto")
 CROPS = ("entropy", "center")
@@ -40,11 +42,11 @@ class RenditionSpec:
     """One output of an upload. The unnamed spec is the default `resized/<key>` rendition."""
 
     name: str = ""
-    width: int = 800
-    height: int = 600
+    width: int = default("width")
+    height: int = default("height")
     fit: str = "inside"
     format: str = "jpeg"
-    quality: int = 85
+    quality: int = default("jpeg_quality")
     upscale: bool = False
     crop: str = "entropy"
     background: str = "#ffffff"
@@ -80,18 +82,18 @@ def default_renditions(width: int, height: int, quality: int) -> tuple[Rendition
 
 
 def parse_renditions(text: str) -> tuple[RenditionSpec, ...]:
-    """Parse the RENDITIONS JSON list; errors name the entry (`renditions[1] (thumb): ...`)."""
+    """Parse the RENDITIONS JSON list; a ConfigError names the entry (`RENDITIONS entry 1 (thumb): ...`)."""
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"RENDITIONS is not valid JSON: {error}") from None
+        raise ConfigError("renditions", f"is not valid JSON: {error}") from None
     if not isinstance(entries, list) or not entries:
-        raise ValueError("RENDITIONS must be a non-empty JSON list of renditions")
+        raise ConfigError("renditions", "must be a non-empty JSON list of renditions")
     specs = tuple(_spec(index, entry) for index, entry in enumerate(entries))
     names = [spec.name for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ValueError(f"RENDITIONS: names must be unique, repeated: {', '.join(duplicates)}")
+        raise ConfigError("renditions", f"names must be unique, repeated: {', '.join(duplicates)}")
     return specs
 
 
@@ -120,23 +122,23 @@ def watermark_keys(specs: Sequence[RenditionSpec]) -> list[str]:
 
 
 def _spec(index: int, entry: Any) -> RenditionSpec:
-    label = f"RENDITIONS[{index}]"
+    label = f"entry {index}"
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{label} must be an object")
+        raise ConfigError("renditions", f"{label} must be an object")
     label = f"{label} ({entry.get('name', '?')})"
     _no_unknown(label, entry, RenditionSpec)
     try:
         watermark = _watermark(label, entry["watermark"]) if "watermark" in entry else None
         spec = RenditionSpec(**{**entry, "watermark": watermark})
     except TypeError as error:
-        raise ValueError(f"{label}: {error}") from None
+        raise ConfigError("renditions", f"{label}: {error}") from None
     problems = [
         (not isinstance(spec.name, str) or not _NAME.match(spec.name), "name must be 1-32 of a-z, 0-9, - and _"),
-        (not _int_between(spec.width, 1, 10_000), "width must be an integer from 1 to 10000"),
-        (not _int_between(spec.height, 1, 10_000), "height must be an integer from 1 to 10000"),
+        (not _within(spec.width, "width"), f"width must be an integer from {_limits('width')}"),
+        (not _within(spec.height, "height"), f"height must be an integer from {_limits('height')}"),
         (spec.fit not in FITS, f"fit must be one of {', '.join(FITS)}"),
         (spec.format not in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
-        (not _int_between(spec.quality, 1, 100), "quality must be an integer from 1 to 100"),
+        (not _within(spec.quality, "jpeg_quality"), f"quality must be an integer from {_limits('jpeg_quality')}"),
         (not isinstance(spec.upscale, bool), "upscale must be true or false"),
         (spec.crop not in CROPS, f"crop must be one of {', '.join(CROPS)}"),
         (not isinstance(spec.background, str) or not _COLOUR.match(spec.background), "background must be #rrggbb"),
@@ -146,13 +148,13 @@ def _spec(index: int, entry: Any) -> RenditionSpec:
     ]
     for failed, message in problems:
         if failed:
-            raise ValueError(f"{label}: {message}")
+            raise ConfigError("renditions", f"{label}: {message}")
     return spec
 
 
 def _watermark(label: str, entry: Any) -> Watermark:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{label}: watermark must be an object")
+        raise ConfigError("renditions", f"{label}: watermark must be an object")
     _no_unknown(f"{label} watermark", entry, Watermark)
     mark = Watermark(**entry)
     problems = [
@@ -172,7 +174,7 @@ def _watermark(label: str, entry: Any) -> Watermark:
     ]
     for failed, message in problems:
         if failed:
-            raise ValueError(f"{label}: {message}")
+            raise ConfigError("renditions", f"{label}: {message}")
     return mark
 
 
@@ -180,7 +182,19 @@ def _no_unknown(label: str, entry: Mapping[str, Any], cls: type) -> None:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(entry) - known)
     if unknown:
-        raise ValueError(f"{label}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            "renditions", f"{label}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+
+
+def _within(value: Any, setting: str) -> bool:
+    low, high = FIELD[setting].low, FIELD[setting].high
+    assert low is not None and high is not None
+    return _int_between(value, low, high)
+
+
+def _limits(setting: str) -> str:
+    return f"{FIELD[setting].low} to {FIELD[setting].high}"
 
 
 def _int_between(value: Any, low: int, high: int) -> bool:

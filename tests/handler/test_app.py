@@ -281,5 +281,29 @@ def test_a_failed_rendition_is_named_and_the_others_are_kept(pipeline, lambda_co
 def test_bad_renditions_variable_fails_at_cold_start(pipeline, lambda_context, monkeypatch):
     monkeypatch.setenv("RENDITIONS", '[{"name": "x", "width": 10, "height": 10, "fit": "zoom"}]')
     clear_caches()
-    with pytest.raises(ValueError, match=r"RENDITIONS\[0\] \(x\): fit"):
+    with pytest.raises(ValueError, match=r"RENDITIONS entry 0 \(x\): fit"):
         app.lambda_handler(s3_event("a.jpg"), lambda_context)
+
+
+def libjpeg_luminance_dc(quality: int) -> int:
+    """The first entry of libjpeg's luminance table at `quality` (IJG scaling of the standard 16)."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return max(1, (16 * scale + 50) // 100)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [({"RESIZE_WIDTH": "320", "RESIZE_HEIGHT": "200", "JPEG_QUALITY": "20"}, (267, 200), 20), ({}, (800, 600), 85)],
+)
+def test_resize_width_height_and_jpeg_quality_are_what_the_handler_uses(pipeline, lambda_context, monkeypatch, case):
+    variables, size, quality = case
+    # GIVEN the size and quality variables (none set means the defaults, 800x600 at 85)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    clear_caches()
+    # WHEN a 1600x1200 photo is processed
+    app.lambda_handler(pipeline.upload("a.jpg", JPEG), lambda_context)
+    # THEN the rendition fits the box and was encoded at that quality (read back from its quantisation table)
+    image, _ = fetch("resized/a.jpg")
+    assert image.size == size
+    assert image.quantization[0][0] == libjpeg_luminance_dc(quality)
