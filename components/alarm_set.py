@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components import policies
+from components.args import ArgError, one_of
 from components.naming import REQUEST_METRICS_FILTER, validate_emails
 
 AT_LEAST = "GreaterThanOrEqualToThreshold"
@@ -36,9 +37,8 @@ class AlarmSpec:
 
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z0-9-]{1,64}$", self.suffix):
-            raise ValueError(f"suffix must be lower-case letters, digits or -, got {self.suffix!r}")
-        if self.comparison not in COMPARISONS:
-            raise ValueError(f"comparison must be one of {', '.join(COMPARISONS)}, got {self.comparison!r}")
+            raise ArgError("suffix", f"must be lower-case letters, digits or -, got {self.suffix!r}")
+        one_of("comparison", self.comparison, COMPARISONS)
 
 
 @dataclass(frozen=True)
@@ -57,21 +57,21 @@ class AlarmSetArgs:
     duration_threshold_fraction: float = 0.8
     period_seconds: int = 300
     extra_alarms: Sequence[AlarmSpec] = ()
-    extra_widgets: Sequence[pulumi.Input[dict[str, Any]]] = field(default=())
+    extra_widgets: Sequence[pulumi.Input[dict[str, Any]]] = ()
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9_-]{1,255}$", self.dashboard_name):
-            raise ValueError(f"dashboard_name must be letters, digits, - or _, got {self.dashboard_name!r}")
+            raise ArgError("dashboard_name", f"must be letters, digits, - or _, got {self.dashboard_name!r}")
         if not 0 < self.duration_threshold_fraction <= 1:
-            raise ValueError(f"duration_threshold_fraction must be in (0, 1], got {self.duration_threshold_fraction}")
+            raise ArgError("duration_threshold_fraction", f"must be in (0, 1], got {self.duration_threshold_fraction}")
         if self.period_seconds < 60 or self.period_seconds % 60:
-            raise ValueError(f"period_seconds must be a multiple of 60, got {self.period_seconds}")
+            raise ArgError("period_seconds", f"must be a multiple of 60, got {self.period_seconds}")
         if self.function_timeout_seconds < 1:
-            raise ValueError(f"function_timeout_seconds must be positive, got {self.function_timeout_seconds}")
+            raise ArgError("function_timeout_seconds", f"must be positive, got {self.function_timeout_seconds}")
         validate_emails(self.alarm_emails, "alarm_emails")
         suffixes = [spec.suffix for spec in self.alarm_specs()]
         if len(set(suffixes)) < len(suffixes):
-            raise ValueError(f"extra_alarms: suffixes must be unique, got {suffixes}")
+            raise ArgError("extra_alarms", f"need unique suffixes, got {suffixes}")
 
     def alarm_specs(self) -> list[AlarmSpec]:
         """The pipeline's own alarms followed by the extra ones."""

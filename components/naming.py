@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from components.args import ArgError
+
 PROJECT = "image-processor"
 # The S3 request-metrics filter that covers a whole bucket (the AllRequests metric's FilterId).
 REQUEST_METRICS_FILTER = "EntireBucket"
@@ -23,7 +25,7 @@ def validate_bucket_name(name: str, field: str) -> str:
     """Return `name` if S3 accepts it, else raise ValueError naming `field`, the setting to change."""
     problem = bucket_name_problem(name)
     if problem:
-        raise ValueError(f"{field}: {problem}")
+        raise ArgError(field, problem)
     return name
 
 
@@ -44,7 +46,7 @@ def function_name(stack: str) -> str:
 def validate_emails(addresses: Sequence[str], field: str) -> None:
     """Raise ValueError naming `field` unless there is at least one address and each looks like one."""
     if not addresses:
-        raise ValueError(f"{field} needs at least one e-mail address")
+        raise ArgError(field, "needs at least one e-mail address")
     for address in addresses:
         if not _EMAIL.match(address):
-            raise ValueError(f"{field}: {address!r} is not an e-mail address")
+            raise ArgError(field, f"has {address!r}, which is not an e-mail address")

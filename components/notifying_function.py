@@ -11,9 +11,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components import packaging, policies
+from components.args import ArgError, between, one_of
 from components.naming import validate_emails
 from handler.renditions import RenditionSpec, renditions_json, watermark_keys
-from handler.settings import settings_from_env
+from handler.settings import check_int, default, settings_from_env
 
 HANDLER = "handler.app.lambda_handler"
 DEFAULT_RUNTIME = "python3.13"
@@ -44,9 +45,8 @@ LOG_RETENTION_DAYS = (
 )
 FOURTEEN_DAYS = 14 * 24 * 3600
 MAX_RENDITIONS_JSON = 3000
-# Handler variables set from typed args: an error about the variable names the arg instead.
-ENVIRONMENT_FIELDS = {"RESIZE_WIDTH": "resize_width", "RESIZE_HEIGHT": "resize_height", "JPEG_QUALITY": "jpeg_quality"}
-TRIGGERS = ("s3", "sqs", "eventbridge")
+MAX_TIMEOUT_SECONDS = 900
+MAX_RESERVED_CONCURRENCY = 1000  # the default account quota
 S3_EVENTS = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
 EVENTBRIDGE_DETAIL_TYPES = ["Object Created", "Object Deleted"]
 # AWS's advice for an SQS event source: visibility of six function timeouts, and five receives before the DLQ.
@@ -71,76 +71,56 @@ class NotifyingFunctionArgs:
     code: pulumi.Archive
     runtime: str = DEFAULT_RUNTIME
     architecture: str = DEFAULT_ARCHITECTURE
-    memory_mb: int = 512
+    memory_mb: int = default("memory_mb")
     timeout_seconds: int = 60
     log_retention_days: int = 7
     max_retry_attempts: int = 2
     max_event_age_seconds: int = 3600
-    resize_width: int = 800
-    resize_height: int = 600
-    jpeg_quality: int = 85
+    resize_width: int = default("width")
+    resize_height: int = default("height")
+    jpeg_quality: int = default("jpeg_quality")
     kms_key_arn: str | None = None
     renditions: tuple[RenditionSpec, ...] = ()
     processing_history: bool = False
     cache_control: str = ""
-    heic: bool = True
+    heic: bool = default("heic")
     reserved_concurrency: int | None = None
     cdn_distribution: aws.cloudfront.Distribution | None = None
-    trigger: str = "s3"
+    trigger: str = default("trigger")
     sqs_batch_size: int = 5
     sqs_max_concurrency: int = 5
     environment: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_platform(self.runtime, self.architecture)
-        if not 128 <= self.memory_mb <= 10240:
-            raise ValueError(f"memory_mb must be between 128 and 10240, got {self.memory_mb}")
-        if not 1 <= self.timeout_seconds <= 900:
-            raise ValueError(f"timeout_seconds must be between 1 and 900, got {self.timeout_seconds}")
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log_retention_days must be one of {LOG_RETENTION_DAYS}, got {self.log_retention_days}")
-        if not 0 <= self.max_retry_attempts <= 2:
-            raise ValueError(f"max_retry_attempts must be 0, 1 or 2, got {self.max_retry_attempts}")
-        if not 60 <= self.max_event_age_seconds <= 21600:
-            raise ValueError(f"max_event_age_seconds must be between 60 and 21600, got {self.max_event_age_seconds}")
-        self._check_handler_environment()
+        check_int("memory_mb", self.memory_mb)
+        between("timeout_seconds", self.timeout_seconds, 1, MAX_TIMEOUT_SECONDS)
+        one_of("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        between("max_retry_attempts", self.max_retry_attempts, 0, 2)
+        between("max_event_age_seconds", self.max_event_age_seconds, 60, 21600)
+        # The handler's own rules, so preview refuses exactly what a cold start would.
+        settings_from_env({**self.handler_environment(), "DESTINATION_BUCKET": "-", "SNS_TOPIC_ARN": "arn:-"})
+        if len(renditions_json(self.renditions)) > MAX_RENDITIONS_JSON:
+            raise ArgError(
+                "renditions", f"take more than {MAX_RENDITIONS_JSON} characters of JSON; Lambda's environment is 4 KB"
+            )
         validate_emails(self.notification_emails, "notification_emails")
         if not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.function_name):
-            raise ValueError(f"function_name must be 1-64 letters, digits, - or _, got {self.function_name!r}")
+            raise ArgError("function_name", f"must be 1-64 letters, digits, - or _, got {self.function_name!r}")
         self._check_concurrency()
 
-    def _check_handler_environment(self) -> None:
-        try:
-            # The handler's own rules, so preview refuses exactly what a cold start would.
-            settings_from_env({**self.handler_environment(), "DESTINATION_BUCKET": "-", "SNS_TOPIC_ARN": "arn:-"})
-        except ValueError as error:
-            variable = str(error).split()[0]
-            raise ValueError(
-                f"{ENVIRONMENT_FIELDS[variable]}: {error}" if variable in ENVIRONMENT_FIELDS else str(error)
-            ) from None
-        if len(renditions_json(self.renditions)) > MAX_RENDITIONS_JSON:
-            raise ValueError(
-                f"renditions: more than {MAX_RENDITIONS_JSON} characters of JSON; Lambda's environment is 4 KB"
-            )
-
     def _check_concurrency(self) -> None:
-        if self.trigger not in TRIGGERS:
-            raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, got {self.trigger!r}")
-        if self.reserved_concurrency is not None and not 1 <= self.reserved_concurrency <= 1000:
-            raise ValueError(
-                f"reserved_concurrency must be between 1 and 1000 (0 would stop the function), "
-                f"got {self.reserved_concurrency}"
-            )
-        if not 1 <= self.sqs_batch_size <= MAX_SQS_BATCH_SIZE:
-            raise ValueError(f"sqs_batch_size must be between 1 and {MAX_SQS_BATCH_SIZE}, got {self.sqs_batch_size}")
-        low, high = SQS_MAX_CONCURRENCY_RANGE
-        if not low <= self.sqs_max_concurrency <= high:
-            raise ValueError(f"sqs_max_concurrency must be between {low} and {high}, got {self.sqs_max_concurrency}")
+        if self.reserved_concurrency is not None:
+            # 0 would stop the function; above the account's quota the deploy fails anyway.
+            between("reserved_concurrency", self.reserved_concurrency, 1, MAX_RESERVED_CONCURRENCY)
+        between("sqs_batch_size", self.sqs_batch_size, 1, MAX_SQS_BATCH_SIZE)
+        between("sqs_max_concurrency", self.sqs_max_concurrency, *SQS_MAX_CONCURRENCY_RANGE)
         reserved = self.reserved_concurrency
         if self.trigger == "sqs" and reserved is not None and reserved < self.sqs_max_concurrency:
-            raise ValueError(
-                f"sqs_max_concurrency ({self.sqs_max_concurrency}) must not exceed reserved_concurrency "
-                f"({self.reserved_concurrency}): throttled batches would end in the dead-letter queue"
+            raise ArgError(
+                "sqs_max_concurrency",
+                f"({self.sqs_max_concurrency}) must not exceed reserved_concurrency ({reserved}): "
+                "throttled batches would end in the dead-letter queue",
             )
 
     def handler_environment(self) -> dict[str, str]:
@@ -159,10 +139,8 @@ class NotifyingFunctionArgs:
 
 def check_platform(runtime: str, architecture: str) -> None:
     """Refuse a runtime or architecture the deployment archive is not built for."""
-    if runtime not in packaging.RUNTIMES:
-        raise ValueError(f"runtime must be one of {', '.join(packaging.RUNTIMES)}, got {runtime!r}")
-    if architecture not in packaging.ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {', '.join(packaging.ARCHITECTURES)}, got {architecture!r}")
+    one_of("runtime", runtime, packaging.RUNTIMES)
+    one_of("architecture", architecture, packaging.ARCHITECTURES)
 
 
 class NotifyingFunction(pulumi.ComponentResource):

@@ -8,9 +8,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components import policies
+from components.args import ArgError, between
 from components.naming import REQUEST_METRICS_FILTER, validate_bucket_name
 
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
+MAX_LIFECYCLE_DAYS = 3650  # ten years: beyond that a typo is likelier than a retention policy
 # AWS's managed "CachingOptimized" cache policy: long TTLs, compression, no cookies or query strings.
 CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 # Where each bucket's server access logs go inside the log bucket.
@@ -39,24 +41,25 @@ class ProcessedBucketPairArgs:
     access_log_days: int = 90
 
     def __post_init__(self) -> None:
-        names = {"source_bucket_name", "destination_bucket_name", "log_bucket_name"}
-        for field in sorted(names):
+        names = ("source_bucket_name", "destination_bucket_name", "log_bucket_name")
+        for field in names:
             validate_bucket_name(getattr(self, field), field)
         if len({getattr(self, field) for field in names}) < len(names):
-            raise ValueError(
-                "source_bucket_name, destination_bucket_name and log_bucket_name must differ: "
-                "outputs never go to the source, and logs never mix with images"
+            raise ArgError(
+                "destination_bucket_name",
+                "and the source and log bucket names must differ: outputs never go to the source, "
+                "and logs never mix with images",
             )
         if self.kms_key_arn is not None and not self.kms_key_arn.startswith("arn:"):
-            raise ValueError(f"kms_key_arn must be a KMS key ARN, got {self.kms_key_arn!r}")
+            raise ArgError("kms_key_arn", f"must be a KMS key ARN, got {self.kms_key_arn!r}")
         if self.cdn and self.kms_key_arn:
-            raise ValueError(
-                "cdn cannot be combined with kms_key_arn: CloudFront's origin access control cannot decrypt "
-                "objects under a key this component does not manage, so every rendition would answer 403"
+            raise ArgError(
+                "cdn",
+                "cannot be combined with kms_key_arn: CloudFront's origin access control cannot decrypt objects "
+                "under a key this component does not manage, so every rendition would answer 403",
             )
-        for field in ("noncurrent_version_days", "access_log_days"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be at least 1 day, got {getattr(self, field)}")
+        between("noncurrent_version_days", self.noncurrent_version_days, 1, MAX_LIFECYCLE_DAYS)
+        between("access_log_days", self.access_log_days, 1, MAX_LIFECYCLE_DAYS)
 
 
 class ProcessedBucketPair(pulumi.ComponentResource):

@@ -25,6 +25,7 @@ from components.notifying_function import (
 )
 from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
 from handler.renditions import parse_renditions
+from handler.settings import FIELD, FIELDS, ConfigError
 
 T = TypeVar("T")
 # Renditions change only when their source is overwritten (same key): caches keep them a year, and the
@@ -43,9 +44,16 @@ class Key:
     kind: str = "str"  # str | int | float | bool | object
 
 
+def _handler_key(setting: str, arg: str, kind: str) -> Key:
+    """A typed arg carrying a handler setting: its config key is the handler's (handler.settings.FIELDS)."""
+    key = FIELD[setting].config_key
+    assert key, f"{setting} has no config key"
+    return Key(key, arg, kind)
+
+
 BUCKET_KEYS = (
-    Key("sourceBucketName", "source_bucket_name"),
-    Key("destinationBucketName", "destination_bucket_name"),
+    _handler_key("source_bucket", "source_bucket_name", "str"),
+    _handler_key("destination_bucket", "destination_bucket_name", "str"),
     Key("logBucketName", "log_bucket_name"),
     Key("forceDestroy", "force_destroy", "bool"),
     Key("sourceVersioning", "source_versioning", "bool"),
@@ -58,28 +66,33 @@ FUNCTION_KEYS = (
     Key("notificationEmail", "notification_emails"),
     Key("runtime", "runtime"),
     Key("architecture", "architecture"),
-    Key("memorySize", "memory_mb", "int"),
+    _handler_key("memory_mb", "memory_mb", "int"),
     Key("timeout", "timeout_seconds", "int"),
     Key("logRetentionDays", "log_retention_days", "int"),
     Key("maxRetryAttempts", "max_retry_attempts", "int"),
     Key("maxEventAgeSeconds", "max_event_age_seconds", "int"),
-    Key("resizeWidth", "resize_width", "int"),
-    Key("resizeHeight", "resize_height", "int"),
-    Key("jpegQuality", "jpeg_quality", "int"),
+    _handler_key("width", "resize_width", "int"),
+    _handler_key("height", "resize_height", "int"),
+    _handler_key("jpeg_quality", "jpeg_quality", "int"),
     Key("kmsKeyArn", "kms_key_arn"),
-    Key("renditions", "renditions", "object"),
+    _handler_key("renditions", "renditions", "object"),
     Key("processingHistory", "processing_history", "bool"),
-    Key("heic", "heic", "bool"),
+    _handler_key("heic", "heic", "bool"),
     Key("reservedConcurrency", "reserved_concurrency", "int"),
-    Key("trigger", "trigger"),
+    _handler_key("trigger", "trigger", "str"),
     Key("sqsBatchSize", "sqs_batch_size", "int"),
     Key("sqsMaxConcurrency", "sqs_max_concurrency", "int"),
 )
-# Handler settings without a typed arg: passed as the handler's environment variables.
-ENVIRONMENT_KEYS = (Key("maxInputBytes", "MAX_INPUT_BYTES", "int"), Key("maxPixels", "MAX_PIXELS", "int"))
 ALARM_KEYS = (
     Key("alarmEmail", "alarm_emails"),
     Key("durationAlarmFraction", "duration_threshold_fraction", "float"),
+)
+_TYPED = {key.name for key in (*BUCKET_KEYS, *FUNCTION_KEYS)}
+# The handler's other settings with a config key reach it as its environment variables (e.g. MAX_PIXELS).
+ENVIRONMENT_KEYS = tuple(
+    Key(item.config_key, item.env, "int" if isinstance(item.default, int) else "str")
+    for item in FIELDS
+    if item.config_key and item.config_key not in _TYPED
 )
 KEYS = (*BUCKET_KEYS, *FUNCTION_KEYS, *ENVIRONMENT_KEYS, *ALARM_KEYS)
 _KEY_OF_ARG = {key.arg: key.name for key in KEYS}
@@ -89,20 +102,26 @@ class StackConfigError(ValueError):
     """A config value the program refuses, with the key to change (`image-processor:<key>`)."""
 
     def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{PROJECT}:{key}: {message}")
+        super().__init__(f"{PROJECT}:{key} {message}")
         self.key = key
 
 
+def config_key(error: ConfigError) -> str | None:
+    """The config key behind `error`: a handler setting's own key, else the key of the component arg."""
+    if error.field in FIELD and FIELD[error.field].config_key:
+        return FIELD[error.field].config_key
+    return _KEY_OF_ARG.get(error.field)
+
+
 def checked(build: Callable[[], T]) -> T:
-    """Run `build`; a ValueError about an arg is re-raised naming the config key that sets it."""
+    """Run `build`; a ConfigError is re-raised naming the config key behind its field."""
     try:
         return build()
-    except ValueError as error:
-        message = str(error)
-        field = message.split(maxsplit=1)[0].rstrip(":")
-        if field in _KEY_OF_ARG:
-            raise StackConfigError(_KEY_OF_ARG[field], message) from None
-        raise
+    except ConfigError as error:
+        key = config_key(error)
+        if key is None:
+            raise
+        raise StackConfigError(key, error.message) from None
 
 
 def emails(raw: str, key: str) -> list[str]:
@@ -112,8 +131,8 @@ def emails(raw: str, key: str) -> list[str]:
         if PLACEHOLDER_DOMAIN.search(address.rpartition("@")[2]):
             raise StackConfigError(
                 key,
-                f"{address} is a placeholder: {address.rpartition('@')[2]} never receives mail. "
-                f"Set your own address: pulumi config set {PROJECT}:{key} you@your-domain",
+                f"has a placeholder address, {address}: {address.rpartition('@')[2]} never receives mail. "
+                f"Set your own: pulumi config set {PROJECT}:{key} you@your-domain",
             )
     return addresses
 
@@ -146,9 +165,9 @@ class StackConfig:
         if args.get("cdn") and args.get("kms_key_arn"):
             raise StackConfigError(
                 "cdn",
-                f"{PROJECT}:cdn and {PROJECT}:kmsKeyArn cannot be combined: CloudFront cannot decrypt objects "
-                "under your key, so every rendition would answer 403. Remove one: "
-                f"pulumi config rm {PROJECT}:kmsKeyArn (or {PROJECT}:cdn)",
+                f"cannot be combined with {PROJECT}:kmsKeyArn: CloudFront cannot decrypt objects under your key, "
+                f"so every rendition would answer 403. Remove one: pulumi config rm {PROJECT}:kmsKeyArn "
+                f"(or {PROJECT}:cdn)",
             )
         for arg, role in (
             ("source_bucket_name", "source"),
@@ -169,10 +188,7 @@ class StackConfig:
         args = self._set(FUNCTION_KEYS)
         args["notification_emails"] = emails(self.config.require("notificationEmail"), "notificationEmail")
         if "renditions" in args:
-            try:
-                args["renditions"] = parse_renditions(json.dumps(args["renditions"]))
-            except ValueError as error:
-                raise StackConfigError("renditions", str(error)) from None
+            args["renditions"] = checked(lambda: parse_renditions(json.dumps(args["renditions"])))
         runtime = args.get("runtime", DEFAULT_RUNTIME)
         architecture = args.get("architecture", DEFAULT_ARCHITECTURE)
         checked(lambda: check_platform(runtime, architecture))

@@ -11,6 +11,7 @@ import pytest
 from components.alarm_set import AlarmSet, AlarmSetArgs
 from components.notifying_function import NotifyingFunction, NotifyingFunctionArgs
 from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
+from handler.settings import FIELD, ConfigError
 from tests.infra.conftest import ACCOUNT_ID, STUB_ARCHIVE, Runner
 
 BUCKETS = ProcessedBucketPairArgs(
@@ -96,7 +97,10 @@ def test_components_expose_their_outputs_as_attributes(run_pulumi: Runner):
         (BUCKETS, "source_bucket_name", "Bad_Name"),
         (BUCKETS, "destination_bucket_name", "team-uploads"),  # same as the source
         (BUCKETS, "destination_bucket_name", "a" * 64),
+        (BUCKETS, "log_bucket_name", "Logs"),
         (BUCKETS, "kms_key_arn", "alias/mine"),
+        (BUCKETS, "noncurrent_version_days", 0),
+        (BUCKETS, "access_log_days", 0),
         (FUNCTION, "runtime", "python3.10"),
         (FUNCTION, "architecture", "arm"),
         (FUNCTION, "memory_mb", 100),
@@ -104,12 +108,12 @@ def test_components_expose_their_outputs_as_attributes(run_pulumi: Runner):
         (FUNCTION, "log_retention_days", 8),
         (FUNCTION, "max_retry_attempts", 3),
         (FUNCTION, "max_event_age_seconds", 59),
-        (FUNCTION, "resize_width", 0),
-        (FUNCTION, "resize_height", 10001),
-        (FUNCTION, "jpeg_quality", 96),
         (FUNCTION, "notification_emails", []),
         (FUNCTION, "notification_emails", ["nobody"]),
         (FUNCTION, "function_name", "has spaces"),
+        (FUNCTION, "reserved_concurrency", 0),
+        (FUNCTION, "sqs_batch_size", 11),
+        (FUNCTION, "sqs_max_concurrency", 1),
         (ALARMS, "duration_threshold_fraction", 0),
         (ALARMS, "period_seconds", 90),
         (ALARMS, "function_timeout_seconds", 0),
@@ -118,5 +122,38 @@ def test_components_expose_their_outputs_as_attributes(run_pulumi: Runner):
     ],
 )
 def test_bad_args_are_refused_naming_the_field(args, field, value):
-    with pytest.raises(ValueError, match=field):
+    # GIVEN valid args WHEN one field gets a bad value THEN a ConfigError carries that field
+    with pytest.raises(ConfigError) as error:
         dataclasses.replace(args, **{field: value})
+    assert error.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("arg", "value", "setting"),
+    [("resize_width", 0, "width"), ("resize_height", 10001, "height"), ("jpeg_quality", 96, "jpeg_quality")],
+)
+def test_args_carrying_handler_settings_are_refused_by_the_handlers_own_rules(arg, value, setting):
+    # GIVEN function args WHEN a handler setting is out of the handler's limits
+    with pytest.raises(ConfigError) as error:
+        dataclasses.replace(FUNCTION, **{arg: value})
+    # THEN the error is the handler's, for its setting (one validator for preview and cold start)
+    assert (error.value.field, error.value.message) == (
+        setting,
+        f"must be between {FIELD[setting].low} and {FIELD[setting].high}, got {value}",
+    )
+
+
+def test_bucket_pair_refuses_a_cdn_in_front_of_a_foreign_kms_key():
+    # GIVEN a CDN WHEN the buckets are encrypted with a key the component does not manage THEN it is refused
+    with pytest.raises(ConfigError, match="403") as error:
+        dataclasses.replace(BUCKETS, cdn=True, kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/abcd")
+    assert error.value.field == "cdn"
+
+
+def test_sqs_concurrency_above_the_reserved_concurrency_is_refused():
+    # GIVEN trigger sqs with 5 reserved WHEN the queue may run 10 at once THEN it is refused (throttles -> DLQ)
+    with pytest.raises(ConfigError, match="must not exceed reserved_concurrency") as error:
+        dataclasses.replace(FUNCTION, trigger="sqs", reserved_concurrency=5, sqs_max_concurrency=10)
+    assert error.value.field == "sqs_max_concurrency"
+    # AND without the sqs trigger the same numbers are fine
+    assert dataclasses.replace(FUNCTION, reserved_concurrency=5, sqs_max_concurrency=10).reserved_concurrency == 5

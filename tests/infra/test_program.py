@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 from components import policies
-from tests.infra.conftest import ACCOUNT_ID, Deployment, Runner
+from tests.infra.conftest import ACCOUNT_ID, PROJECT_ROOT, Deployment, Runner
 
 EMAIL = "ops@photos.test"
 SOURCE = f"image-processor-source-dev-{ACCOUNT_ID}"
@@ -367,12 +367,70 @@ def test_config_changes_the_deployment(run_pulumi: Runner):
         ("sourceBucketName", "Not_A_Bucket"),
         ("destinationBucketName", "x"),
         ("kmsKeyArn", "my-key"),
+        ("logBucketName", "Logs!"),
+        ("noncurrentVersionDays", "0"),
+        ("accessLogDays", "0"),
+        ("reservedConcurrency", "0"),
+        ("trigger", "kinesis"),
+        ("sqsBatchSize", "11"),
+        ("sqsMaxConcurrency", "1"),
+        ("heic", "maybe"),
     ],
 )
 def test_bad_config_is_an_error_naming_the_key(run_pulumi: Runner, key, value):
     config = {"notificationEmail": EMAIL, key: value}
     with pytest.raises(Exception, match=f"image-processor:{key}"):
         run_pulumi(**config)
+
+
+def test_config_errors_are_one_line_naming_the_key_then_the_rule(run_pulumi: Runner):
+    """GIVEN a width out of the handler's limits WHEN previewed THEN the message is the key, then the rule."""
+    with pytest.raises(Exception) as error:
+        run_pulumi(notificationEmail=EMAIL, resizeWidth="0")
+    assert str(error.value) == "image-processor:resizeWidth must be between 1 and 10000, got 0"
+
+
+@pytest.mark.parametrize(
+    ("key", "address"),
+    [
+        ("notificationEmail", "you@example.com"),
+        ("notificationEmail", "me@photos.test, you@example.org"),
+        ("notificationEmail", "ops@mail.example.net"),
+        ("alarmEmail", "oncall@corp.example"),
+        ("alarmEmail", "oncall@EXAMPLE.COM"),
+    ],
+)
+def test_placeholder_addresses_are_refused_with_the_command_to_fix_them(run_pulumi: Runner, key, address):
+    """GIVEN an address at a documentation domain WHEN previewed THEN the error gives the exact command."""
+    config = {"notificationEmail": EMAIL, key: address}
+    with pytest.raises(Exception) as error:
+        run_pulumi(**config)
+    assert f"pulumi config set image-processor:{key} you@your-domain" in str(error.value)
+    assert str(error.value).startswith(f"image-processor:{key} has a placeholder address")
+
+
+@pytest.mark.parametrize("address", ["me@example.community", "me@myexample.com", "me@example.com.au"])
+def test_real_domains_that_merely_contain_example_are_accepted(run_pulumi: Runner, address):
+    deployment = run_pulumi(notificationEmail=address)
+    assert deployment.one("aws:sns/topicSubscription:TopicSubscription", "processor-email-0")["endpoint"] == address
+
+
+def test_the_dev_stacks_placeholder_is_refused_until_replaced(run_pulumi: Runner):
+    """GIVEN Pulumi.dev.yaml as shipped WHEN previewed THEN its placeholder address is refused with the fix."""
+    import yaml
+
+    shipped = yaml.safe_load((PROJECT_ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    config = {
+        key.removeprefix("image-processor:"): value
+        for key, value in shipped.items()
+        if key.startswith("image-processor:")
+    }
+    with pytest.raises(Exception, match="pulumi config set image-processor:notificationEmail you@your-domain"):
+        run_pulumi(**config)
+    assert (
+        "pulumi config set image-processor:notificationEmail you@your-domain"
+        in (PROJECT_ROOT / "Pulumi.dev.yaml").read_text()
+    )
 
 
 def test_missing_notification_email_is_an_error_naming_the_key(run_pulumi: Runner):
@@ -621,6 +679,8 @@ def test_cdn_lets_the_function_invalidate_what_it_deletes_or_overwrites(run_pulu
 
 def test_cdn_with_a_kms_key_is_refused_naming_both_keys(run_pulumi: Runner):
     """GIVEN cdn and kmsKeyArn WHEN previewed THEN the error names both keys and how to fix it."""
-    with pytest.raises(Exception, match="image-processor:cdn and image-processor:kmsKeyArn") as error:
+    with pytest.raises(
+        Exception, match="image-processor:cdn cannot be combined with image-processor:kmsKeyArn"
+    ) as error:
         run_pulumi(notificationEmail=EMAIL, cdn="true", kmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/abcd")
     assert "pulumi config rm image-processor:kmsKeyArn" in str(error.value)
