@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pulumi
 import pytest
 
-from components.alarm_set import AlarmSet, AlarmSetArgs
+from components.alarm_set import AlarmSet, AlarmSetArgs, AlarmSpec
 from components.notifying_function import NotifyingFunction, NotifyingFunctionArgs
 from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
 from handler.settings import FIELD, ConfigError
@@ -157,3 +158,43 @@ def test_sqs_concurrency_above_the_reserved_concurrency_is_refused():
     assert error.value.field == "sqs_max_concurrency"
     # AND without the sqs trigger the same numbers are fine
     assert dataclasses.replace(FUNCTION, reserved_concurrency=5, sqs_max_concurrency=10).reserved_concurrency == 5
+
+
+def test_alarm_set_takes_other_components_alarms_and_widgets(run_pulumi: Runner):
+    """GIVEN an extra AlarmSpec and an extra widget (as the API or workflow component would produce)."""
+    api_errors = AlarmSpec(
+        "api-5xx", "AWS/ApiGateway", "5xx", {"ApiId": "abc123"}, "Sum", 5, "GreaterThanOrEqualToThreshold", "API errors"
+    )
+    widget = {"type": "text", "width": 24, "height": 2, "properties": {"markdown": "Upload API"}}
+    args = dataclasses.replace(ALARMS, extra_alarms=[api_errors], extra_widgets=[pulumi.Output.from_input(widget)])
+    # WHEN the alarm set is deployed
+    deployment = run_pulumi(lambda: AlarmSet("watch", args))
+    # THEN the extra alarm is one more alarm on the same topic, and the widget ends the dashboard
+    alarm = deployment.one("aws:cloudwatch/metricAlarm:MetricAlarm", "watch-api-5xx")
+    assert (alarm["namespace"], alarm["metricName"], alarm["dimensions"], alarm["threshold"]) == (
+        "AWS/ApiGateway",
+        "5xx",
+        {"ApiId": "abc123"},
+        5,
+    )
+    assert alarm["alarmActions"] == ["arn:aws:sns:us-east-1:123456789012:watch-alarms-generated"]
+    widgets = json.loads(deployment.one("aws:cloudwatch/dashboard:Dashboard")["dashboardBody"])["widgets"]
+    assert widgets[-1] == widget
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"suffix": "Bad Suffix"}, "suffix"), ({"comparison": "Above"}, "comparison")],
+)
+def test_bad_alarm_specs_are_refused_naming_the_field(change, field):
+    spec = AlarmSpec("x", "AWS/Lambda", "Errors", {}, "Sum", 1, "GreaterThanThreshold", "x")
+    with pytest.raises(ConfigError) as error:
+        dataclasses.replace(spec, **change)
+    assert error.value.field == field
+
+
+def test_extra_alarms_may_not_reuse_a_suffix():
+    clash = AlarmSpec("errors", "AWS/ApiGateway", "5xx", {}, "Sum", 1, "GreaterThanThreshold", "clash")
+    with pytest.raises(ConfigError) as error:
+        dataclasses.replace(ALARMS, extra_alarms=[clash])
+    assert error.value.field == "extra_alarms"

@@ -497,6 +497,31 @@ def test_dashboard_shows_function_health_custom_metrics_and_the_failure_queue(de
     assert queue[2:] == ["QueueName", "processor-failed-events-generated"]
 
 
+def test_dashboard_shows_the_specs_storage_request_concurrency_and_notification_metrics(deployment):
+    """GIVEN the default stack WHEN deployed THEN every metric of the spec is on the dashboard, for these names."""
+    widgets = json.loads(deployment.one("aws:cloudwatch/dashboard:Dashboard")["dashboardBody"])["widgets"]
+    metrics = {
+        tuple(metric): widget["properties"]["period"]
+        for widget in widgets
+        for metric in widget["properties"]["metrics"]
+        if (isinstance(metric[0], str) and metric[0] in ("AWS/S3", "AWS/SNS"))
+        or metric[:2] == ["AWS/Lambda", "ConcurrentExecutions"]
+    }
+    topic = "processor-notifications-generated"
+    day = 86400
+    assert metrics == {
+        ("AWS/Lambda", "ConcurrentExecutions", "FunctionName", "image-processor-dev"): 300,
+        ("AWS/S3", "NumberOfObjects", "BucketName", SOURCE, "StorageType", "AllStorageTypes"): day,
+        ("AWS/S3", "NumberOfObjects", "BucketName", DESTINATION, "StorageType", "AllStorageTypes"): day,
+        ("AWS/S3", "BucketSizeBytes", "BucketName", SOURCE, "StorageType", "StandardStorage"): day,
+        ("AWS/S3", "BucketSizeBytes", "BucketName", DESTINATION, "StorageType", "StandardStorage"): day,
+        ("AWS/S3", "AllRequests", "BucketName", SOURCE, "FilterId", "EntireBucket"): 300,
+        ("AWS/S3", "AllRequests", "BucketName", DESTINATION, "FilterId", "EntireBucket"): 300,
+        ("AWS/SNS", "NumberOfMessagesPublished", "TopicName", topic): 300,
+        ("AWS/SNS", "NumberOfNotificationsFailed", "TopicName", topic): 300,
+    }
+
+
 def test_cdn_serves_renditions_while_the_bucket_stays_private(run_pulumi: Runner):
     deployment = run_pulumi(notificationEmail=EMAIL, cdn="true")
     access = deployment.one("aws:cloudfront/originAccessControl:OriginAccessControl")
