@@ -6,7 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-RESIZED_PREFIX = "resized/"
+from handler.renditions import RESIZED_PREFIX  # the handler writes there; the policies allow only there
+
 # Actions the function takes on the queue that triggers it (trigger "sqs"), and nothing else.
 CONSUME_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 

@@ -456,7 +456,12 @@ def test_renditions_reach_the_function_and_only_their_watermark_becomes_readable
     variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
     assert parse_renditions(variables["RENDITIONS"]) == parse_renditions(json.dumps(RENDITIONS))
     watermark = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["ReadWatermarks"]
-    assert (watermark["Action"], watermark["Resource"]) == ("s3:GetObject", [f"{DESTINATION_ARN}/brand/logo.png"])
+    assert watermark == {
+        "Sid": "ReadWatermarks",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": [f"{DESTINATION_ARN}/brand/logo.png"],
+    }
 
 
 def test_without_renditions_nothing_changes(deployment):
@@ -564,10 +569,12 @@ def test_processing_history_table_is_written_with_put_item_only(run_pulumi: Runn
     assert table["serverSideEncryption"] == {"enabled": True}
     assert table["pointInTimeRecovery"] == {"enabled": True}
     record = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["RecordHistory"]
-    assert (record["Action"], record["Resource"]) == (
-        "dynamodb:PutItem",
-        "arn:aws:dynamodb:us-east-1:123456789012:processor-history-generated",
-    )
+    assert record == {
+        "Sid": "RecordHistory",
+        "Effect": "Allow",
+        "Action": "dynamodb:PutItem",
+        "Resource": "arn:aws:dynamodb:us-east-1:123456789012:processor-history-generated",
+    }
     variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
     assert variables["HISTORY_TABLE"] == "processor-history-generated"
     assert deployment.outputs["historyTableName"] == "processor-history-generated"
