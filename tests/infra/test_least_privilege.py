@@ -116,6 +116,22 @@ def _teach_moto_the_resources(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(S3Response, "_authenticate_and_authorize_s3_action", per_key)
 
 
+def denied(call: Callable[[], Any]) -> bool:
+    """True if `call` (made with the role's credentials) is refused by IAM under enforcement."""
+    with enable_iam_authentication():
+        try:
+            call()
+        except ClientError as error:
+            # moto answers in IAM's XML: JSON services show Code "403" with it in the message, and
+            # CloudFront's parser finds no code at all (HTTP 403 only).
+            code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
+            status = error.response["ResponseMetadata"]["HTTPStatusCode"]
+            if code in DENIED or any(f"<Code>{d}</Code>" in message for d in DENIED) or (status, code) == (403, ""):
+                return True
+            raise
+    return False
+
+
 @dataclass
 class Enforced:
     """The pipeline in moto, the role's clients, and the program's documents and environment."""
@@ -163,21 +179,6 @@ class Enforced:
         clear_caches()
         with enable_iam_authentication():
             return app.lambda_handler(event, LambdaContext())
-
-    def denied(self, call: Callable[[], Any]) -> bool:
-        """True if `call`, with the role's credentials under enforcement, is refused by IAM."""
-        with enable_iam_authentication():
-            try:
-                call()
-            except ClientError as error:
-                # moto answers in IAM's XML: JSON services show Code "403" with it in the message, and
-                # CloudFront's parser finds no code at all (HTTP 403 only).
-                code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
-                status = error.response["ResponseMetadata"]["HTTPStatusCode"]
-                if code in DENIED or any(f"<Code>{d}</Code>" in message for d in DENIED) or (status, code) == (403, ""):
-                    return True
-                raise
-        return False
 
     def notifications(self) -> list[dict[str, Any]]:
         sqs = self.admin("sqs")
@@ -237,16 +238,7 @@ def enforced(run_pulumi: Runner, monkeypatch: pytest.MonkeyPatch) -> Iterator[En
         document = json.dumps(granted)
         for generated, twin in twins.items():
             document = document.replace(json.dumps(generated), json.dumps(twin))
-        role_arn = admin["iam"].create_role(RoleName="processor", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-            "Arn"
-        ]
-        admin["iam"].put_role_policy(RoleName="processor", PolicyName="permissions", PolicyDocument=document)
-        credentials = admin["sts"].assume_role(RoleArn=role_arn, RoleSessionName="processor")["Credentials"]
-        role_env = {
-            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": credentials["SessionToken"],
-        }
+        role_env = assume_role(trust, document)
         # As Lambda does: the role's credentials and the function's variables in the environment.
         for name, value in {**environment, **role_env, "CDN_DISTRIBUTION_ID": distribution_id}.items():
             monkeypatch.setenv(name, value)
@@ -255,12 +247,7 @@ def enforced(run_pulumi: Runner, monkeypatch: pytest.MonkeyPatch) -> Iterator[En
             deployment,
             json.loads(document),
             environment,
-            boto3.Session(
-                aws_access_key_id=role_env["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=role_env["AWS_SECRET_ACCESS_KEY"],
-                aws_session_token=role_env["AWS_SESSION_TOKEN"],
-                region_name=REGION,
-            ),
+            session(role_env),
             notifications_url,
             distribution_id,
             other_topic_arn,
@@ -268,6 +255,28 @@ def enforced(run_pulumi: Runner, monkeypatch: pytest.MonkeyPatch) -> Iterator[En
             dead_letter_url,
         )
     clear_caches()
+
+
+def assume_role(trust: dict[str, Any], permissions: str) -> dict[str, str]:
+    """A moto role with exactly these documents, assumed: its credentials as Lambda puts them in the environment."""
+    iam, sts = boto3.client("iam", **ADMIN), boto3.client("sts", **ADMIN)
+    role = iam.create_role(RoleName="processor", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(RoleName="processor", PolicyName="permissions", PolicyDocument=permissions)
+    credentials = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="processor")["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
+
+
+def session(credentials: dict[str, str]) -> boto3.Session:
+    return boto3.Session(
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        region_name=REGION,
+    )
 
 
 def _distribution(bucket: str) -> tuple[str, str]:
@@ -343,8 +352,8 @@ def test_the_role_may_invalidate_its_own_distribution_only(enforced: Enforced):
         return cloudfront.create_invalidation(DistributionId=distribution_id, InvalidationBatch=batch)
 
     # WHEN each is invalidated with the role's credentials THEN only the program's distribution accepts
-    assert not enforced.denied(lambda: invalidate(enforced.distribution_id))
-    assert enforced.denied(lambda: invalidate(other))
+    assert not denied(lambda: invalidate(enforced.distribution_id))
+    assert denied(lambda: invalidate(other))
 
 
 @pytest.mark.parametrize(
@@ -387,15 +396,41 @@ def test_everything_else_is_denied(enforced: Enforced, attempt: str):
         ),
     }
     # WHEN the role attempts it under enforcement THEN IAM refuses
-    assert enforced.denied(attempts[attempt])
+    assert denied(attempts[attempt])
+
+
+def test_with_the_sqs_trigger_the_role_consumes_its_own_queue_only(run_pulumi: Runner, monkeypatch: pytest.MonkeyPatch):
+    # GIVEN the program with trigger "sqs": its role, the trigger queue, the failure queue and another queue
+    deployment = run_pulumi(notificationEmail=EMAIL, trigger="sqs")
+    granted = deployment.policy(ROLE_POLICY)
+    (trigger_arn,) = {granting(granted, action) for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage")}
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        admin = boto3.client("sqs", **ADMIN)
+        urls = {
+            name: admin.create_queue(QueueName=name)["QueueUrl"]
+            for name in (trigger_arn.rsplit(":", 1)[1], granting(granted, "sqs:SendMessage").rsplit(":", 1)[1], "other")
+        }
+        for url in urls.values():
+            admin.send_message(QueueUrl=url, MessageBody="{}")
+        trigger, failures, other = urls.values()
+        trust = deployment.policy("aws:iam/role:Role", key="assumeRolePolicy")
+        role = session(assume_role(trust, json.dumps(granted))).client("sqs")
+        # WHEN the role polls each queue as the event source mapping does
+        # THEN only the trigger queue answers; the failure queue and others stay closed to it
+        assert not denied(lambda: role.receive_message(QueueUrl=trigger))
+        assert not denied(lambda: role.get_queue_attributes(QueueUrl=trigger, AttributeNames=["All"]))
+        assert denied(lambda: role.receive_message(QueueUrl=failures))
+        assert denied(lambda: role.receive_message(QueueUrl=other))
+        assert denied(lambda: role.purge_queue(QueueUrl=trigger))
 
 
 def test_what_the_role_needs_besides_the_handler_is_granted(enforced: Enforced):
     # GIVEN the role's clients WHEN Lambda's on-failure destination is written and a watermark read
     sqs, s3 = enforced.role("sqs"), enforced.role("s3")
     # THEN both are allowed (the handler's own calls are proven by the tests above)
-    assert not enforced.denied(lambda: sqs.send_message(QueueUrl=enforced.dead_letter_queue_url, MessageBody="{}"))
-    assert not enforced.denied(lambda: s3.get_object(Bucket=enforced.destination, Key=WATERMARK))
+    assert not denied(lambda: sqs.send_message(QueueUrl=enforced.dead_letter_queue_url, MessageBody="{}"))
+    assert not denied(lambda: s3.get_object(Bucket=enforced.destination, Key=WATERMARK))
 
 
 def test_the_documents_carry_what_moto_cannot_enforce(run_pulumi: Runner):

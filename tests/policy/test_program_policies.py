@@ -19,6 +19,8 @@ VARIANTS = {
     "kmsKeyArn": {"kmsKeyArn": KEY},
     "cdn": {"cdn": "true"},
     "history and watermark": {"processingHistory": "true", "renditions": WATERMARKED},
+    "sqs trigger, reserved concurrency": {"trigger": "sqs", "reservedConcurrency": "10"},
+    "eventbridge trigger": {"trigger": "eventbridge"},
 }
 
 
