@@ -48,78 +48,32 @@ def function_policy(
 ) -> str:
     """The function's least-privilege permissions: nothing with a `*` action or a `*` resource.
 
-    Each optional ARN adds exactly one statement: the bucket key, watermark reads, the history table,
+    Each optional ARN adds exactly one statement: watermark reads, the history table, the bucket key,
     CDN invalidation, or the trigger queue.
     """
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "ReadSourceImages",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-            "Resource": f"{source_bucket_arn}/*",
-        },
-        {
-            # Without ListBucket S3 answers 403 instead of 404 for a deleted object, which looks transient.
-            "Sid": "TellMissingSourceObjects",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": source_bucket_arn,
-        },
-        {
-            # Delete keeps renditions in step with deleted sources.
-            "Sid": "WriteRenditions",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:DeleteObject"],
-            "Resource": f"{destination_bucket_arn}/{RESIZED_PREFIX}*",
-        },
-        {"Sid": "Notify", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{log_group_arn}:*",
-        },
-        {
-            "Sid": "KeepFailedEvents",
-            "Effect": "Allow",
-            "Action": "sqs:SendMessage",
-            "Resource": dead_letter_queue_arn,
-        },
+    optional = [
+        watermark_keys
+        and _allow("ReadWatermarks", "s3:GetObject", [f"{destination_bucket_arn}/{key}" for key in watermark_keys]),
+        history_table_arn and _allow("RecordHistory", "dynamodb:PutItem", history_table_arn),
+        kms_key_arn and _use_bucket_key(kms_key_arn, region, [source_bucket_arn, destination_bucket_arn]),
+        distribution_arn and _allow("InvalidateReplacedRenditions", "cloudfront:CreateInvalidation", distribution_arn),
+        trigger_queue_arn and _allow("ConsumeUploadEvents", CONSUME_QUEUE_ACTIONS, trigger_queue_arn),
     ]
-    if watermark_keys:
-        statements.append(
-            {
-                "Sid": "ReadWatermarks",
-                "Effect": "Allow",
-                "Action": "s3:GetObject",
-                "Resource": [f"{destination_bucket_arn}/{key}" for key in watermark_keys],
-            }
-        )
-    if history_table_arn:
-        statements.append(
-            {"Sid": "RecordHistory", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": history_table_arn}
-        )
-    if kms_key_arn:
-        statements.append(_use_bucket_key(kms_key_arn, region, [source_bucket_arn, destination_bucket_arn]))
-    if distribution_arn:
-        statements.append(
-            {
-                "Sid": "InvalidateReplacedRenditions",
-                "Effect": "Allow",
-                "Action": "cloudfront:CreateInvalidation",
-                "Resource": distribution_arn,
-            }
-        )
-    if trigger_queue_arn:
-        statements.append(
-            {
-                "Sid": "ConsumeUploadEvents",
-                "Effect": "Allow",
-                "Action": CONSUME_QUEUE_ACTIONS,
-                "Resource": trigger_queue_arn,
-            }
-        )
-    return _document(*statements)
+    return _document(
+        _allow("ReadSourceImages", ["s3:GetObject", "s3:GetObjectVersion"], f"{source_bucket_arn}/*"),
+        # Without ListBucket S3 answers 403 instead of 404 for a deleted object, which looks transient.
+        _allow("TellMissingSourceObjects", "s3:ListBucket", source_bucket_arn),
+        # Delete keeps renditions in step with deleted sources.
+        _allow("WriteRenditions", ["s3:PutObject", "s3:DeleteObject"], f"{destination_bucket_arn}/{RESIZED_PREFIX}*"),
+        _allow("Notify", "sns:Publish", topic_arn),
+        _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group_arn}:*"),
+        _allow("KeepFailedEvents", "sqs:SendMessage", dead_letter_queue_arn),
+        *(statement for statement in optional if statement),
+    )
+
+
+def _allow(sid: str, action: str | list[str], resource: str | list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource}
 
 
 def _use_bucket_key(kms_key_arn: str, region: str, bucket_arns: list[str]) -> dict[str, Any]:
