@@ -90,18 +90,20 @@ OPTIONAL_VALUES: dict[str, Any] = {
 }
 
 
-def function_policy(**optional: Any) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(
-        policies.function_policy(
-            region=REGION,
-            source_bucket_arn=SOURCE,
-            destination_bucket_arn=DESTINATION,
-            topic_arn=TOPIC,
-            log_group_arn=LOG_GROUP,
-            dead_letter_queue_arn=FAILED,
-            **optional,
-        )
+def function_policy_text(**optional: Any) -> str:
+    return policies.function_policy(
+        region=REGION,
+        source_bucket_arn=SOURCE,
+        destination_bucket_arn=DESTINATION,
+        topic_arn=TOPIC,
+        log_group_arn=LOG_GROUP,
+        dead_letter_queue_arn=FAILED,
+        **optional,
     )
+
+
+def function_policy(**optional: Any) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(function_policy_text(**optional))
     return document
 
 
@@ -296,3 +298,11 @@ def test_partition_reaches_every_arn_it_builds():
     assert cloudwatch["Condition"]["ArnLike"] == {
         "aws:SourceArn": f"arn:aws-cn:cloudwatch:cn-north-1:{ACCOUNT}:alarm:*"
     }
+
+
+def test_documents_are_serialised_with_sorted_keys_so_previews_never_show_a_spurious_diff():
+    # GIVEN documents whose statements are built with unsorted keys
+    documents = [function_policy_text(**OPTIONAL_VALUES), policies.alarm_topic_key_policy(ACCOUNT, REGION)]
+    # THEN each text is the canonical (sorted-key) serialisation of itself
+    for document in documents:
+        assert document == json.dumps(json.loads(document), sort_keys=True)
