@@ -44,6 +44,9 @@ ALARMS = AlarmSetArgs(
 
 
 def test_bucket_pair_alone(run_pulumi: Runner):
+    """GIVEN bucket args of another team WHEN the pair is deployed alone
+    THEN it names its children after itself and the buckets as given.
+    """
     deployment = run_pulumi(lambda: ProcessedBucketPair("photos", BUCKETS))
     names = {r.name for r in deployment.registrations}
     assert {"photos", "photos-source", "photos-processed", "photos-source-versioning"} <= names
@@ -56,6 +59,9 @@ def test_bucket_pair_alone(run_pulumi: Runner):
 
 
 def test_notifying_function_alone(run_pulumi: Runner):
+    """GIVEN function args with a stub archive WHEN deployed alone
+    THEN the function, its log group and its S3 permission follow the args.
+    """
     deployment = run_pulumi(lambda: NotifyingFunction("thumbs", FUNCTION))
     assert all(r.name.startswith("thumbs") for r in deployment.registrations)
     assert deployment.one("aws:lambda/function:Function")["name"] == "thumbnails"
@@ -64,6 +70,7 @@ def test_notifying_function_alone(run_pulumi: Runner):
 
 
 def test_alarm_set_alone(run_pulumi: Runner):
+    """GIVEN a 10 s timeout WHEN the alarm set is deployed alone THEN the duration alarm fires at 80% of it."""
     deployment = run_pulumi(lambda: AlarmSet("watch", ALARMS))
     assert all(r.name.startswith("watch") for r in deployment.registrations)
     duration = deployment.one("aws:cloudwatch/metricAlarm:MetricAlarm", "watch-duration")
@@ -71,6 +78,8 @@ def test_alarm_set_alone(run_pulumi: Runner):
 
 
 def test_components_expose_their_outputs_as_attributes(run_pulumi: Runner):
+    """GIVEN the three components WHEN deployed together THEN their outputs are readable as attributes."""
+
     def program() -> pulumi.Output[Any]:
         pair = ProcessedBucketPair("photos", BUCKETS)
         function = NotifyingFunction("thumbs", FUNCTION)
@@ -187,6 +196,7 @@ def test_alarm_set_takes_other_components_alarms_and_widgets(run_pulumi: Runner)
     [({"suffix": "Bad Suffix"}, "suffix"), ({"comparison": "Above"}, "comparison")],
 )
 def test_bad_alarm_specs_are_refused_naming_the_field(change, field):
+    """GIVEN an AlarmSpec WHEN a field is invalid THEN a ConfigError carries that field."""
     spec = AlarmSpec("x", "AWS/Lambda", "Errors", {}, "Sum", 1, "GreaterThanThreshold", "x")
     with pytest.raises(ConfigError) as error:
         dataclasses.replace(spec, **change)
@@ -194,6 +204,7 @@ def test_bad_alarm_specs_are_refused_naming_the_field(change, field):
 
 
 def test_extra_alarms_may_not_reuse_a_suffix():
+    """GIVEN an extra alarm named like a built-in one WHEN the args are built THEN they are refused."""
     clash = AlarmSpec("errors", "AWS/ApiGateway", "5xx", {}, "Sum", 1, "GreaterThanThreshold", "clash")
     with pytest.raises(ConfigError) as error:
         dataclasses.replace(ALARMS, extra_alarms=[clash])

@@ -148,6 +148,7 @@ def test_kms_statement_follows_the_region_it_is_given():
 
 
 def test_lambda_alone_may_assume_the_role():
+    """GIVEN the trust policy THEN only the Lambda service may assume the role."""
     assert json.loads(policies.lambda_assume_role()) == {
         "Version": VERSION,
         "Statement": [
@@ -168,6 +169,7 @@ def deny_without_tls(action: str, resource: str | list[str]) -> dict[str, Any]:
 
 
 def test_bucket_policy_refuses_plain_http_and_admits_nobody():
+    """GIVEN a bucket without CDN THEN its policy is the TLS denial alone."""
     assert json.loads(policies.bucket_policy(SOURCE)) == {
         "Version": VERSION,
         "Statement": [deny_without_tls("s3:*", [SOURCE, f"{SOURCE}/*"])],
@@ -175,6 +177,7 @@ def test_bucket_policy_refuses_plain_http_and_admits_nobody():
 
 
 def test_bucket_policy_with_a_cdn_admits_that_distribution_to_renditions_only():
+    """GIVEN a CDN THEN only that distribution may read, and only under resized/."""
     assert json.loads(policies.bucket_policy(DESTINATION, DISTRIBUTION)) == {
         "Version": VERSION,
         "Statement": [
@@ -192,6 +195,7 @@ def test_bucket_policy_with_a_cdn_admits_that_distribution_to_renditions_only():
 
 
 def test_log_bucket_admits_s3_log_delivery_for_the_two_buckets_of_this_account_only():
+    """GIVEN the log bucket THEN S3 log delivery may write only for the two image buckets of this account."""
     logs = "arn:aws:s3:::access-logs"
     assert json.loads(policies.log_bucket_policy(logs, [SOURCE, DESTINATION], ACCOUNT)) == {
         "Version": VERSION,
@@ -213,6 +217,7 @@ def test_log_bucket_admits_s3_log_delivery_for_the_two_buckets_of_this_account_o
 
 
 def test_notification_topic_refuses_publishing_without_tls():
+    """GIVEN the notification topic THEN publishing without TLS is denied to everyone."""
     assert json.loads(policies.topic_policy(TOPIC)) == {
         "Version": VERSION,
         "Statement": [deny_without_tls("sns:Publish", TOPIC)],
@@ -220,6 +225,7 @@ def test_notification_topic_refuses_publishing_without_tls():
 
 
 def test_alarm_topic_refuses_plain_http_and_admits_this_accounts_alarms_only():
+    """GIVEN the alarm topic THEN CloudWatch may publish only for this account's alarms in this region, over TLS."""
     assert json.loads(policies.alarm_topic_policy(TOPIC, ACCOUNT, REGION)) == {
         "Version": VERSION,
         "Statement": [
@@ -237,6 +243,7 @@ def test_alarm_topic_refuses_plain_http_and_admits_this_accounts_alarms_only():
 
 
 def test_failure_queue_refuses_every_request_without_tls():
+    """GIVEN the failure queue THEN every request without TLS is denied."""
     assert json.loads(policies.queue_policy(FAILED)) == {
         "Version": VERSION,
         "Statement": [deny_without_tls("sqs:*", FAILED)],
@@ -244,6 +251,7 @@ def test_failure_queue_refuses_every_request_without_tls():
 
 
 def test_trigger_queue_admits_s3_events_of_the_source_bucket_of_this_account_only():
+    """GIVEN the trigger queue THEN only S3, for the source bucket of this account, may send to it, over TLS."""
     assert json.loads(policies.trigger_queue_policy(TRIGGER_QUEUE, SOURCE, ACCOUNT)) == {
         "Version": VERSION,
         "Statement": [

@@ -39,12 +39,18 @@ def statements(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_buckets_are_named_by_the_spec_with_stack_and_account(deployment):
+    """GIVEN the default stack WHEN deployed
+    THEN the three buckets follow the spec's names and are not force-destroyed.
+    """
     names = sorted(r.inputs["bucket"] for r in deployment.of_type("aws:s3/bucket:Bucket"))
     assert names == sorted([SOURCE, DESTINATION, LOGS])
     assert all(r.inputs.get("forceDestroy") is False for r in deployment.of_type("aws:s3/bucket:Bucket"))
 
 
 def test_every_bucket_blocks_public_access_disables_acls_and_encrypts(deployment):
+    """GIVEN the default stack WHEN deployed
+    THEN every bucket blocks public access, disables ACLs and encrypts with SSE-S3.
+    """
     blocks = deployment.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert len(blocks) == 3
     for block in blocks:
@@ -127,6 +133,7 @@ def test_access_logs_of_both_buckets_go_to_the_log_bucket_and_expire(deployment)
 
 
 def test_both_image_buckets_have_request_metrics_for_the_dashboard(deployment):
+    """GIVEN the default stack WHEN deployed THEN both image buckets publish request metrics (AllRequests)."""
     metrics = {r.name: r.inputs for r in deployment.of_type("aws:s3/bucketMetric:BucketMetric")}
     assert metrics == {
         "images-source-request-metrics": {"bucket": "images-source-id", "name": "EntireBucket"},
@@ -166,6 +173,7 @@ def test_source_is_versioned_and_old_versions_and_uploads_are_cleaned_up(deploym
 
 
 def test_notification_topic_is_encrypted_and_mailed(deployment):
+    """GIVEN a notification address WHEN deployed THEN the encrypted topic mails it."""
     topic = deployment.one("aws:sns/topic:Topic", "processor-notifications")
     assert topic["kmsMasterKeyId"] == "alias/aws/sns"
     subscription = deployment.one("aws:sns/topicSubscription:TopicSubscription", "processor-email-0")
@@ -173,12 +181,14 @@ def test_notification_topic_is_encrypted_and_mailed(deployment):
 
 
 def test_log_group_keeps_seven_days_and_exists_before_the_function(deployment):
+    """GIVEN the default stack WHEN deployed THEN logs are kept 7 days in a group created before the function."""
     log_group = deployment.one("aws:cloudwatch/logGroup:LogGroup")
     assert log_group == {"name": "/aws/lambda/image-processor-dev", "retentionInDays": 7}
     assert "processor-logs" in deployment.depends_on["processor-function"]
 
 
 def test_role_is_assumable_only_by_lambda(deployment):
+    """GIVEN the default stack WHEN deployed THEN only Lambda may assume the function's role."""
     trust = deployment.policy("aws:iam/role:Role", key="assumeRolePolicy")
     assert trust["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
@@ -202,6 +212,7 @@ def test_function_policy_is_least_privilege(deployment):
 
 
 def test_no_wildcard_action_or_resource_in_the_function_policy(deployment):
+    """GIVEN the default stack WHEN deployed THEN no statement grants a wildcard action or resource."""
     for statement in deployment.policy("aws:iam/rolePolicy:RolePolicy")["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in action for action in actions)
@@ -236,6 +247,9 @@ def test_function_runs_the_handler_with_spec_settings(deployment):
 
 
 def test_s3_trigger_is_protected_against_confused_deputies(deployment):
+    """GIVEN trigger s3 (default) WHEN deployed
+    THEN only this bucket of this account may invoke, and the permission exists before the notification.
+    """
     permission = deployment.one("aws:lambda/permission:Permission")
     assert permission["principal"] == "s3.amazonaws.com"
     assert permission["action"] == "lambda:InvokeFunction"
@@ -251,6 +265,9 @@ def test_s3_trigger_is_protected_against_confused_deputies(deployment):
 
 
 def test_failed_events_go_to_an_encrypted_queue_after_retries(deployment):
+    """GIVEN the default stack WHEN an event exhausts 2 retries or an hour
+    THEN it lands in the encrypted failure queue.
+    """
     invoke = deployment.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
     assert invoke["maximumRetryAttempts"] == 2
     assert invoke["maximumEventAgeInSeconds"] == 3600
@@ -277,6 +294,7 @@ def test_alarm_topic_uses_a_key_cloudwatch_may_use(deployment):
 
 
 def test_exports(deployment):
+    """GIVEN the default stack WHEN deployed THEN the outputs a user needs are exported, and nothing optional."""
     assert deployment.outputs == {
         "sourceBucketName": SOURCE,
         "destinationBucketName": DESTINATION,
@@ -293,6 +311,7 @@ def test_exports(deployment):
 
 
 def test_every_resource_is_parented_to_one_of_the_three_components(deployment):
+    """GIVEN the default stack WHEN deployed THEN every resource is a child of one of the three components."""
     assert len(deployment.urns) == len(deployment.registrations)
     for urn in deployment.urns:
         qualified_type = urn.split("::")[2]
@@ -304,6 +323,7 @@ def test_every_resource_is_parented_to_one_of_the_three_components(deployment):
 
 
 def test_config_changes_the_deployment(run_pulumi: Runner):
+    """GIVEN every optional key set WHEN deployed THEN each reaches its resource."""
     deployment = run_pulumi(
         notificationEmail="a@photos.test, b@photos.test",
         alarmEmail="oncall@photos.test",
@@ -378,6 +398,7 @@ def test_config_changes_the_deployment(run_pulumi: Runner):
     ],
 )
 def test_bad_config_is_an_error_naming_the_key(run_pulumi: Runner, key, value):
+    """GIVEN one bad config value WHEN previewed THEN the error names its key."""
     config = {"notificationEmail": EMAIL, key: value}
     with pytest.raises(Exception, match=f"image-processor:{key}"):
         run_pulumi(**config)
@@ -411,6 +432,7 @@ def test_placeholder_addresses_are_refused_with_the_command_to_fix_them(run_pulu
 
 @pytest.mark.parametrize("address", ["me@example.community", "me@myexample.com", "me@example.com.au"])
 def test_real_domains_that_merely_contain_example_are_accepted(run_pulumi: Runner, address):
+    """GIVEN a real domain containing 'example' WHEN previewed THEN the address is accepted."""
     deployment = run_pulumi(notificationEmail=address)
     assert deployment.one("aws:sns/topicSubscription:TopicSubscription", "processor-email-0")["endpoint"] == address
 
@@ -434,11 +456,13 @@ def test_the_dev_stacks_placeholder_is_refused_until_replaced(run_pulumi: Runner
 
 
 def test_missing_notification_email_is_an_error_naming_the_key(run_pulumi: Runner):
+    """GIVEN no notificationEmail WHEN previewed THEN the error names the key."""
     with pytest.raises(Exception, match="notificationEmail"):
         run_pulumi()
 
 
 def test_stack_name_too_long_for_bucket_names_is_an_error(run_pulumi: Runner):
+    """GIVEN a stack name too long for bucket names WHEN previewed THEN the error says what to change."""
     with pytest.raises(Exception, match="change the stack name"):
         run_pulumi(stack="a-very-long-stack-name-for-a-bucket", notificationEmail=EMAIL)
 
@@ -450,6 +474,9 @@ RENDITIONS = [
 
 
 def test_renditions_reach_the_function_and_only_their_watermark_becomes_readable(run_pulumi: Runner):
+    """GIVEN renditions with a watermark WHEN deployed
+    THEN the function gets them and may read that watermark key only.
+    """
     from handler.renditions import parse_renditions
 
     deployment = run_pulumi(notificationEmail=EMAIL, renditions=json.dumps(RENDITIONS))
@@ -465,6 +492,7 @@ def test_renditions_reach_the_function_and_only_their_watermark_becomes_readable
 
 
 def test_without_renditions_nothing_changes(deployment):
+    """GIVEN no renditions WHEN deployed THEN neither the variable nor the watermark statement exists."""
     assert "RENDITIONS" not in deployment.one("aws:lambda/function:Function")["environment"]["variables"]
     assert "ReadWatermarks" not in statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))
 
@@ -480,11 +508,15 @@ def test_without_renditions_nothing_changes(deployment):
     ids=["width", "format", "duplicate", "too-long"],
 )
 def test_bad_renditions_are_refused_at_preview_naming_the_key(run_pulumi: Runner, renditions):
+    """GIVEN invalid renditions WHEN previewed THEN the error names the renditions key."""
     with pytest.raises(Exception, match="image-processor:renditions"):
         run_pulumi(notificationEmail=EMAIL, renditions=json.dumps(renditions))
 
 
 def test_dashboard_shows_function_health_custom_metrics_and_the_failure_queue(deployment):
+    """GIVEN the default stack WHEN deployed
+    THEN the dashboard shows the function, the per-image metrics and the failure queue.
+    """
     dashboard = deployment.one("aws:cloudwatch/dashboard:Dashboard")
     assert dashboard["dashboardName"] == "image-processor-dev"
     widgets = json.loads(dashboard["dashboardBody"])["widgets"]
@@ -528,6 +560,9 @@ def test_dashboard_shows_the_specs_storage_request_concurrency_and_notification_
 
 
 def test_cdn_serves_renditions_while_the_bucket_stays_private(run_pulumi: Runner):
+    """GIVEN cdn WHEN deployed
+    THEN CloudFront reads resized/ through origin access control while the buckets stay private.
+    """
     deployment = run_pulumi(notificationEmail=EMAIL, cdn="true")
     access = deployment.one("aws:cloudfront/originAccessControl:OriginAccessControl")
     assert (access["originAccessControlOriginType"], access["signingBehavior"]) == ("s3", "always")
@@ -555,12 +590,18 @@ def test_cdn_serves_renditions_while_the_bucket_stays_private(run_pulumi: Runner
 
 
 def test_without_cdn_or_history_none_of_it_exists(deployment):
+    """GIVEN neither cdn nor processingHistory WHEN deployed
+    THEN none of their resources, variables or outputs exist.
+    """
     assert not [r for r in deployment.registrations if r.typ.startswith(("aws:cloudfront", "aws:dynamodb"))]
     assert "cdnDomainName" not in deployment.outputs and "historyTableName" not in deployment.outputs
     assert "CACHE_CONTROL" not in deployment.one("aws:lambda/function:Function")["environment"]["variables"]
 
 
 def test_processing_history_table_is_written_with_put_item_only(run_pulumi: Runner):
+    """GIVEN processingHistory WHEN deployed
+    THEN an encrypted, recoverable table exists and the role may only PutItem.
+    """
     deployment = run_pulumi(notificationEmail=EMAIL, processingHistory="true")
     table = deployment.one("aws:dynamodb/table:Table")
     assert table["hashKey"] == "source_key"
@@ -615,6 +656,9 @@ def test_topics_and_queues_refuse_requests_without_tls(deployment):
 
 
 def test_alarms_watch_errors_duration_throttles_failed_events_and_failed_notifications(deployment):
+    """GIVEN the default stack WHEN deployed
+    THEN five alarms watch the function, the failure queue and e-mail delivery.
+    """
     alarms = {r.name: r.inputs for r in deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert {
         name: (a["namespace"], a["metricName"], a["statistic"], a["comparisonOperator"], a["threshold"])

@@ -48,6 +48,7 @@ def test_sqs_trigger_sends_the_source_buckets_events_to_an_encrypted_queue(sqs):
 
 
 def test_sqs_trigger_queue_admits_only_this_bucket_of_this_account_and_only_over_tls(sqs):
+    """GIVEN trigger sqs WHEN deployed THEN the queue policy is exactly the trigger queue document for these ARNs."""
     assert sqs.policy("aws:sqs/queuePolicy:QueuePolicy", "processor-upload-events-policy") == json.loads(
         policies.trigger_queue_policy(QUEUE_ARN, SOURCE_ARN, ACCOUNT_ID)
     )
@@ -68,6 +69,7 @@ def test_sqs_event_source_batches_caps_concurrency_and_reports_partial_failures(
 
 
 def test_sqs_trigger_role_may_consume_that_queue_only(sqs):
+    """GIVEN trigger sqs WHEN deployed THEN the role may receive, delete and read attributes on that queue only."""
     assert role_statements(sqs)["ConsumeUploadEvents"] == {
         "Sid": "ConsumeUploadEvents",
         "Effect": "Allow",
@@ -93,6 +95,7 @@ def test_eventbridge_trigger_routes_created_and_deleted_objects_of_this_bucket_t
 
 
 def test_eventbridge_may_invoke_the_function_for_that_rule_only(eventbridge):
+    """GIVEN trigger eventbridge WHEN deployed THEN only that rule may invoke the function, and no queue is consumed."""
     permission = eventbridge.one("aws:lambda/permission:Permission")
     assert permission == {
         "action": "lambda:InvokeFunction",
@@ -106,6 +109,7 @@ def test_eventbridge_may_invoke_the_function_for_that_rule_only(eventbridge):
 
 @pytest.mark.parametrize("trigger", ["s3", "eventbridge"])
 def test_asynchronous_triggers_have_no_queue_between_bucket_and_function(run_pulumi: Runner, trigger):
+    """GIVEN trigger s3 or eventbridge WHEN deployed THEN the failure queue is the only queue."""
     deployment = run_pulumi(notificationEmail=EMAIL, trigger=trigger)
     assert [r.name for r in deployment.of_type("aws:sqs/queue:Queue")] == ["processor-failed-events"]
     assert "triggerQueueUrl" not in deployment.outputs
@@ -118,5 +122,6 @@ def test_reserved_concurrency_is_unset_by_default_and_set_when_asked(run_pulumi:
 
 
 def test_sqs_concurrency_above_reserved_concurrency_is_refused_naming_the_key(run_pulumi: Runner):
+    """GIVEN trigger sqs WHEN sqsMaxConcurrency exceeds reservedConcurrency THEN preview refuses, naming the key."""
     with pytest.raises(Exception, match=r"^image-processor:sqsMaxConcurrency \(10\) must not exceed"):
         run_pulumi(notificationEmail=EMAIL, trigger="sqs", reservedConcurrency="5", sqsMaxConcurrency="10")
