@@ -33,6 +33,9 @@ QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 TABLE = "aws:dynamodb/table:Table"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 KMS_KEY = "aws:kms/key:Key"
+ROLE = "aws:iam/role:Role"
+LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 
 # Identity policies: every document field that holds an IAM policy.
 IDENTITY_POLICY_FIELDS = {
@@ -48,7 +51,7 @@ RESOURCE_POLICY_FIELDS = {
     TOPIC: "policy",
     QUEUE: "policy",
     KMS_KEY: "policy",
-    "aws:iam/role:Role": "assumeRolePolicy",
+    ROLE: "assumeRolePolicy",
 }
 MANAGED_POLICY_ATTACHMENTS = (
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
@@ -207,12 +210,32 @@ def managed_policy_violations(props: Props) -> list[str]:
     return [f"AWS-managed policy {arn} attached"] if ":iam::aws:policy/" in arn else []
 
 
-def resource_violations(resource_type: str, props: Props) -> list[str]:
-    """Every single-resource rule that applies to `resource_type`."""
+def iam_violations(resource_type: str, props: Props) -> list[str]:
+    """The identity-policy rules for every resource that carries or attaches one."""
     if resource_type in IDENTITY_POLICY_FIELDS:
         return identity_policy_violations(props.get(IDENTITY_POLICY_FIELDS[resource_type]))
     if resource_type in MANAGED_POLICY_ATTACHMENTS:
         return managed_policy_violations(props)
+    if resource_type == ROLE:
+        inline = [p for entry in _as_list(props.get("inlinePolicies") or []) if (p := entry.get("policy"))]
+        managed = _as_list(props.get("managedPolicyArns") or [])
+        return [problem for document in inline for problem in identity_policy_violations(document)] + [
+            problem for arn in managed for problem in managed_policy_violations({"policyArn": arn})
+        ]
+    return []
+
+
+def invoke_violations(resource_type: str, props: Props) -> list[str]:
+    """Nobody may invoke a function anonymously, and a service only for one source (no confused deputy)."""
+    if resource_type == FUNCTION_URL and props.get("authorizationType") == "NONE":
+        return ["function URL without authorization"]
+    if resource_type != LAMBDA_PERMISSION:
+        return []
+    principal = str(props.get("principal", ""))
+    if principal == "*":
+        return ["invoke permission for Principal '*'"]
+    if principal.endswith(".amazonaws.com") and not props.get("sourceArn"):
+        return [f"{principal} may invoke without sourceArn: any {principal} resource could"]
     return []
 
 
@@ -282,7 +305,12 @@ POLICIES = [
         "iam-no-wildcards",
         "Identity policies name their actions and resources: no '*' action or resource (except actions AWS "
         "cannot scope), no NotAction/NotResource, no AWS-managed policies.",
-        resource_violations,
+        iam_violations,
+    ),
+    _resource_policy(
+        "lambda-invoke-bound",
+        "Functions are never invocable by everyone; a service principal's permission names its source ARN.",
+        invoke_violations,
     ),
     _resource_policy(
         "resource-policies-not-public",

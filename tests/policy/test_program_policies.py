@@ -82,6 +82,10 @@ REGRESSIONS = {
         grant({"Sid": "Everything", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
         "iam-no-wildcards",
     ),
+    "invoke without source": (
+        change("aws:lambda/permission:Permission", {"source_arn": None}),
+        "lambda-invoke-bound",
+    ),
     "wildcard action": (
         grant({"Sid": "Everything", "Effect": "Allow", "Action": "sns:*", "Resource": "arn:aws:sns:::t"}),
         "iam-no-wildcards",

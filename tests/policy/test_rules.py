@@ -38,7 +38,7 @@ def test_the_pack_is_mandatory_and_names_each_policy_once():
     # GIVEN the pack's policies WHEN listed THEN all block a deployment, under distinct names
     assert {policy.enforcement_level for policy in rules.POLICIES} == {EnforcementLevel.MANDATORY}
     names = [policy.name for policy in rules.POLICIES]
-    assert len(names) == len(set(names)) == 6
+    assert len(names) == len(set(names)) == 7
 
 
 @pytest.mark.parametrize(
@@ -244,3 +244,44 @@ def test_a_deny_of_publish_only_is_enough_for_a_topic_alone(service, denies):
     statement = tls_statement(Action="SNS:Publish")
     # WHEN judged for each service THEN it counts for a topic only: queues and buckets must deny every action
     assert rules.denies_insecure_transport(document(statement), service) is denies
+
+
+def test_roles_inline_and_managed_policies_are_checked_too():
+    # GIVEN a role carrying a wildcard inline policy and an AWS-managed policy
+    role = resource(
+        rules.ROLE,
+        "role",
+        {
+            "assumeRolePolicy": policies.lambda_assume_role(),
+            "inlinePolicies": [{"name": "all", "policy": document(allow("s3:*"))}],
+            "managedPolicyArns": ["arn:aws:iam::aws:policy/PowerUserAccess"],
+        },
+    )
+    # WHEN checked THEN both are reported by iam-no-wildcards
+    assert [v.message for v in evaluate([role]) if v.policy == "iam-no-wildcards"] == [
+        "statement Grant: wildcard action s3:*",
+        "AWS-managed policy arn:aws:iam::aws:policy/PowerUserAccess attached",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typ", "props", "message"),
+    [
+        (rules.LAMBDA_PERMISSION, {"principal": "*"}, "invoke permission for Principal '*'"),
+        (
+            rules.LAMBDA_PERMISSION,
+            {"principal": "s3.amazonaws.com", "sourceAccount": "123456789012"},
+            "s3.amazonaws.com may invoke without sourceArn: any s3.amazonaws.com resource could",
+        ),
+        (rules.FUNCTION_URL, {"authorizationType": "NONE"}, "function URL without authorization"),
+    ],
+)
+def test_functions_are_never_open_to_invoke(typ, props, message):
+    # GIVEN an anonymous or unbound invoke grant WHEN checked THEN lambda-invoke-bound reports it
+    assert evaluate([resource(typ, "invoke", props)]) == [Violation("lambda-invoke-bound", "invoke", message)]
+
+
+def test_a_service_permission_bound_to_its_source_passes():
+    # GIVEN S3 allowed to invoke for one bucket of one account WHEN checked THEN nothing is reported
+    props = {"principal": "s3.amazonaws.com", "sourceArn": BUCKET_ARN, "sourceAccount": "123456789012"}
+    assert evaluate([resource(rules.LAMBDA_PERMISSION, "invoke", props)]) == []
