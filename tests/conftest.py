@@ -25,7 +25,9 @@ def clear_caches() -> None:
     aws.s3.cache_clear()
     aws.sns.cache_clear()
     aws.dynamodb.cache_clear()
+    aws.cloudfront.cache_clear()
     settings.settings.cache_clear()
+    app._prepare_container.cache_clear()
     app._watermark_cache.clear()
 
 
@@ -133,3 +135,8 @@ class LambdaContext:
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
+
+
+def log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The handler's JSON log lines captured so far (metric lines left out)."""
+    return [json.loads(record.getMessage()) for record in caplog.records if record.name == "image-processor"]
