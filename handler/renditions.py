@@ -6,6 +6,7 @@ so a bad entry is refused before deployment with the same message the function w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,10 @@ POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 EXTENSIONS = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",), "avif": (".avif",)}
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
 RESIZED_PREFIX = "resized/"
+# Extensions of images the function reads or writes (case does not matter).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic", ".heif")
+MAX_KEY_BYTES = 1024  # S3's limit
+LONG_KEYS = ".long/"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -55,25 +60,54 @@ class RenditionSpec:
     watermark: Watermark | None = None
 
     def key(self, source_key: str, output_format: str) -> str:
-        """`resized/[<name>/]<key>`, with the format's extension appended unless the key has it already."""
-        prefix = f"{RESIZED_PREFIX}{self.name}/" if self.name else RESIZED_PREFIX
-        extensions = EXTENSIONS[output_format]
-        if source_key.lower().endswith(extensions):
-            return prefix + source_key
-        return prefix + source_key + extensions[0]
+        """Where the rendition of `source_key` in `output_format` goes (see rendition_key)."""
+        return rendition_key(self.name, source_key, output_format)
 
     def possible_keys(self, source_key: str) -> list[str]:
         """Every key this spec may have written for `source_key` (`auto` decides per image)."""
-        formats = {"auto": ["jpeg", "png", "webp"] if self.animated else ["jpeg", "png"]}.get(
-            self.format, [self.format]
-        )
-        return [self.key(source_key, output_format) for output_format in formats]
+        return [self.key(source_key, output_format) for output_format in self.output_formats]
+
+    @property
+    def output_formats(self) -> list[str]:
+        """The formats this spec may produce."""
+        if self.format == "auto":
+            return ["jpeg", "png", "webp"] if self.animated else ["jpeg", "png"]
+        return [self.format]
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:
         """The background colour as an RGB tuple."""
         value = int(self.background[1:], 16)
         return value >> 16, (value >> 8) & 0xFF, value & 0xFF
+
+
+def rendition_key(name: str, source_key: str, output_format: str) -> str:
+    """`resized/[<name>/]<key>`, plus the format's extension when the name needs it to stay unambiguous.
+
+    No two source keys share a rendition key (so no upload overwrites or deletes another's rendition):
+    - `cat.jpg` -> `resized/cat.jpg` and `cat` -> `resized/cat`: kept as they are;
+    - `cat.png` -> `resized/cat.png.jpg`: another image extension gets the format's appended;
+    - `cat.png.jpg` -> `resized/cat.png.jpg.jpg`: so does a name whose stem ends in an image extension.
+    The three families differ in what precedes the last extension (nothing image-like, a non-output
+    image extension, an output one), so they cannot meet. A key that would pass S3's 1024-byte limit, or
+    that starts with the reserved `.long/`, goes to `resized/[<name>/].long/<sha256 of the key>.<ext>`.
+    """
+    prefix = f"{RESIZED_PREFIX}{name}/" if name else RESIZED_PREFIX
+    extension = EXTENSIONS[output_format][0]
+    last, stem = _extension(source_key), source_key.rsplit(".", 1)[0]
+    needs_extension = last in IMAGE_EXTENSIONS and (
+        last not in EXTENSIONS[output_format] or _extension(stem) in IMAGE_EXTENSIONS
+    )
+    key = prefix + source_key + (extension if needs_extension else "")
+    if len(key.encode()) > MAX_KEY_BYTES or source_key.startswith(LONG_KEYS):
+        return f"{prefix}{LONG_KEYS}{hashlib.sha256(source_key.encode()).hexdigest()}{extension}"
+    return key
+
+
+def _extension(key: str) -> str | None:
+    """The lower-case extension of the key's last path segment (`.png`), or None."""
+    name = key.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[1].lower() if "." in name else None
 
 
 def default_renditions(width: int, height: int, quality: int) -> tuple[RenditionSpec, ...]:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from handler import app, aws, storage
 from local.samples import encode, photo
-from tests.conftest import DESTINATION, EVENTS, REGION, SOURCE, clear_caches, s3_event
+from tests.conftest import DESTINATION, EVENTS, REGION, SOURCE, clear_caches, log_lines, s3_event
 
 JPEG = encode(photo(1600, 1200), "JPEG")
 
@@ -104,18 +104,22 @@ def test_corrupt_image_gets_failure_notification(pipeline, lambda_context):
 
 def test_non_image_with_other_extension_is_skipped_quietly(pipeline, lambda_context, caplog):
     event = pipeline.upload("notes/readme.txt", b"hello")
-    with caplog.at_level(logging.WARNING, logger="image-processor"):
+    with caplog.at_level(logging.INFO, logger="image-processor"):
         result = app.lambda_handler(event, lambda_context)
     assert result["results"][0]["status"] == "skipped"
     assert result["results"][0]["reason"].startswith("not an image: content is not a supported image")
     assert pipeline.notifications() == []
-    assert json.loads(caplog.records[-1].getMessage())["outcome"] == "skipped"
+    assert log_lines(caplog)[-1]["status"] == "skipped"
 
 
 def test_image_with_other_extension_is_processed_by_content(pipeline, lambda_context):
+    # GIVEN a PNG under a name without an image extension
     event = pipeline.upload("exports/picture.dat", encode(photo(900, 600), "PNG"))
+    # WHEN it is processed
     app.lambda_handler(event, lambda_context)
-    assert destination_keys() == ["resized/exports/picture.dat.jpg"]
+    # THEN its rendition keeps the name (no image extension to disambiguate) and says JPEG in its type
+    assert destination_keys() == ["resized/exports/picture.dat"]
+    assert fetch("resized/exports/picture.dat")[1]["ContentType"] == "image/jpeg"
 
 
 def test_object_above_max_input_bytes_is_refused_without_download(pipeline, lambda_context, monkeypatch):
@@ -213,10 +217,13 @@ def test_one_json_log_line_per_record_with_request_id(pipeline, lambda_context, 
     pipeline.upload("b.txt", b"x")
     with caplog.at_level(logging.INFO, logger="image-processor"):
         app.lambda_handler(s3_event("a.jpg", "b.txt"), lambda_context)
-    lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == "image-processor"]
-    assert [(line["key"], line["outcome"]) for line in lines] == [("a.jpg", "success"), ("b.txt", "skipped")]
+    lines = log_lines(caplog)
+    assert [(line["source_key"], line["message"], line["level"]) for line in lines] == [
+        ("a.jpg", "success", "INFO"),
+        ("b.txt", "skipped", "INFO"),
+    ]
     assert {line["request_id"] for line in lines} == {lambda_context.aws_request_id}
-    assert lines[0]["duration_ms"] >= 0
+    assert lines[0]["duration_ms"] >= 0 and lines[0]["version"] == 1
 
 
 def test_event_from_the_destination_bucket_is_refused(pipeline, lambda_context):
