@@ -191,9 +191,21 @@ class Enforced:
 
 @pytest.fixture
 def enforced(run_pulumi: Runner, monkeypatch: pytest.MonkeyPatch) -> Iterator[Enforced]:
+    """The pipeline with history and a watermark, without CDN."""
+    yield from _pipeline(run_pulumi, monkeypatch, cdn=False)
+
+
+@pytest.fixture
+def enforced_cdn(run_pulumi: Runner, monkeypatch: pytest.MonkeyPatch) -> Iterator[Enforced]:
+    """The same pipeline with `cdn`: the function also invalidates its distribution."""
+    yield from _pipeline(run_pulumi, monkeypatch, cdn=True)
+
+
+def _pipeline(run_pulumi: Runner, monkeypatch: pytest.MonkeyPatch, *, cdn: bool) -> Iterator[Enforced]:
     """The program's role and pipeline in moto; the handler's environment is the function's, from the mocks."""
+    config = {"cdn": "true"} if cdn else {}
     deployment = run_pulumi(
-        notificationEmail=EMAIL, cdn="true", processingHistory="true", renditions=json.dumps(RENDITIONS)
+        notificationEmail=EMAIL, processingHistory="true", renditions=json.dumps(RENDITIONS), **config
     )
     function = deployment.one("aws:lambda/function:Function")
     environment = {key: str(value) for key, value in function["environment"]["variables"].items()}
@@ -229,18 +241,22 @@ def enforced(run_pulumi: Runner, monkeypatch: pytest.MonkeyPatch) -> Iterator[En
                 BillingMode="PAY_PER_REQUEST",
             )
         table_arn = admin["dynamodb"].describe_table(TableName=environment["HISTORY_TABLE"])["Table"]["TableArn"]
-        distribution_id, distribution_arn = _distribution(environment["DESTINATION_BUCKET"])
-        _distribution(environment["DESTINATION_BUCKET"])  # someone else's distribution
-        twins = {
-            granting(granted, "dynamodb:PutItem"): table_arn,
-            granting(granted, "cloudfront:CreateInvalidation"): distribution_arn,
-        }
+        twins = {granting(granted, "dynamodb:PutItem"): table_arn}
+        distribution_id = ""
+        if cdn:
+            distribution_id, distribution_arn = _distribution(environment["DESTINATION_BUCKET"])
+            _distribution(environment["DESTINATION_BUCKET"])  # someone else's distribution
+            twins[granting(granted, "cloudfront:CreateInvalidation")] = distribution_arn
         document = json.dumps(granted)
         for generated, twin in twins.items():
             document = document.replace(json.dumps(generated), json.dumps(twin))
         role_env = assume_role(trust, document)
         # As Lambda does: the role's credentials and the function's variables in the environment.
-        for name, value in {**environment, **role_env, "CDN_DISTRIBUTION_ID": distribution_id}.items():
+        for name, value in {
+            **environment,
+            **role_env,
+            **({"CDN_DISTRIBUTION_ID": distribution_id} if cdn else {}),
+        }.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_SECURITY_TOKEN")
         yield Enforced(
@@ -341,7 +357,31 @@ def test_a_deleted_source_deletes_its_renditions(enforced: Enforced):
     assert enforced.keys(enforced.destination) == {WATERMARK}
 
 
-def test_the_role_may_invalidate_its_own_distribution_only(enforced: Enforced):
+def test_with_a_cdn_an_overwritten_rendition_is_invalidated(enforced_cdn: Enforced):
+    # GIVEN the pipeline with a CDN and a photo already processed
+    enforced = enforced_cdn
+    enforced.admin("s3").put_object(Bucket=enforced.source, Key="photos/cat.jpg", Body=jpeg())
+    first = enforced.run_handler(enforced.event("photos/cat.jpg"))
+    assert [r["status"] for r in first["results"]] == ["success"], first["results"][0]["error_message"]
+    # WHEN the photo is overwritten and processed again with only the program's grants
+    enforced.admin("s3").put_object(Bucket=enforced.source, Key="photos/cat.jpg", Body=jpeg((90, 60)))
+    second = enforced.run_handler(enforced.event("photos/cat.jpg"))
+    # THEN the replaced renditions' paths are invalidated on the program's distribution
+    assert [r["status"] for r in second["results"]] == ["success"], second["results"][0]["error_message"]
+    cloudfront = enforced.admin("cloudfront")
+    listed = cloudfront.list_invalidations(DistributionId=enforced.distribution_id)["InvalidationList"]
+    paths = {
+        path
+        for item in listed.get("Items", [])
+        for path in cloudfront.get_invalidation(DistributionId=enforced.distribution_id, Id=item["Id"])["Invalidation"][
+            "InvalidationBatch"
+        ]["Paths"]["Items"]
+    }
+    assert {"/resized/thumb/photos/cat.jpg", "/resized/marked/photos/cat.jpg"} <= paths
+
+
+def test_the_role_may_invalidate_its_own_distribution_only(enforced_cdn: Enforced):
+    enforced = enforced_cdn
     # GIVEN the role's CloudFront client and two distributions (the program's and another)
     cloudfront = enforced.role("cloudfront")
     others = [d["Id"] for d in enforced.admin("cloudfront").list_distributions()["DistributionList"]["Items"]]
