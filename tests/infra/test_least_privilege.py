@@ -357,27 +357,31 @@ def test_a_deleted_source_deletes_its_renditions(enforced: Enforced):
     assert enforced.keys(enforced.destination) == {WATERMARK}
 
 
-def test_with_a_cdn_an_overwritten_rendition_is_invalidated(enforced_cdn: Enforced):
+def invalidated_paths(enforced: Enforced) -> list[set[str]]:
+    """The paths of each invalidation made on the program's distribution, oldest first."""
+    cloudfront, distribution = enforced.admin("cloudfront"), enforced.distribution_id
+    listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"].get("Items", [])
+    batches = [
+        cloudfront.get_invalidation(DistributionId=distribution, Id=item["Id"])["Invalidation"] for item in listed
+    ]
+    return [set(b["InvalidationBatch"]["Paths"]["Items"]) for b in sorted(batches, key=lambda b: b["CreateTime"])]
+
+
+def test_with_a_cdn_overwritten_and_deleted_renditions_are_invalidated(enforced_cdn: Enforced):
     # GIVEN the pipeline with a CDN and a photo already processed
     enforced = enforced_cdn
+    renditions = {"/resized/thumb/photos/cat.jpg", "/resized/marked/photos/cat.jpg"}
     enforced.admin("s3").put_object(Bucket=enforced.source, Key="photos/cat.jpg", Body=jpeg())
     first = enforced.run_handler(enforced.event("photos/cat.jpg"))
     assert [r["status"] for r in first["results"]] == ["success"], first["results"][0]["error_message"]
-    # WHEN the photo is overwritten and processed again with only the program's grants
+    # WHEN the photo is overwritten, then deleted, each processed with only the program's grants
     enforced.admin("s3").put_object(Bucket=enforced.source, Key="photos/cat.jpg", Body=jpeg((90, 60)))
     second = enforced.run_handler(enforced.event("photos/cat.jpg"))
-    # THEN the replaced renditions' paths are invalidated on the program's distribution
     assert [r["status"] for r in second["results"]] == ["success"], second["results"][0]["error_message"]
-    cloudfront = enforced.admin("cloudfront")
-    listed = cloudfront.list_invalidations(DistributionId=enforced.distribution_id)["InvalidationList"]
-    paths = {
-        path
-        for item in listed.get("Items", [])
-        for path in cloudfront.get_invalidation(DistributionId=enforced.distribution_id, Id=item["Id"])["Invalidation"][
-            "InvalidationBatch"
-        ]["Paths"]["Items"]
-    }
-    assert {"/resized/thumb/photos/cat.jpg", "/resized/marked/photos/cat.jpg"} <= paths
+    enforced.admin("s3").delete_object(Bucket=enforced.source, Key="photos/cat.jpg")
+    enforced.run_handler(enforced.event("photos/cat.jpg", removed=True))
+    # THEN the replaced, then the deleted renditions' paths are invalidated on the program's distribution
+    assert [renditions <= paths for paths in invalidated_paths(enforced)] == [True, True]
 
 
 def test_the_role_may_invalidate_its_own_distribution_only(enforced_cdn: Enforced):
