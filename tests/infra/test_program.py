@@ -28,6 +28,11 @@ COMPONENT_TYPES = {
     "image-processor:monitoring:AlarmSet",
 }
 
+RENDITIONS = [
+    {"name": "hero", "width": 1600, "height": 900, "fit": "cover", "format": "webp"},
+    {"name": "thumb", "width": 200, "height": 200, "fit": "cover", "watermark": {"image_key": "brand/logo.png"}},
+]
+
 
 @pytest.fixture
 def deployment(run_pulumi: Runner) -> Deployment:
@@ -211,13 +216,26 @@ def test_function_policy_is_least_privilege(deployment):
     )
 
 
-def test_no_wildcard_action_or_resource_in_the_function_policy(deployment):
-    """GIVEN the default stack WHEN deployed THEN no statement grants a wildcard action or resource."""
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"cdn": "true", "processingHistory": "true", "renditions": json.dumps(RENDITIONS), "trigger": "sqs"},
+        {"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/abcd", "trigger": "eventbridge"},
+    ],
+    ids=["default", "every-option", "kms-eventbridge"],
+)
+def test_no_wildcard_action_or_resource_in_the_function_policy(run_pulumi: Runner, options):
+    """GIVEN any combination of options WHEN deployed
+    THEN no action has a wildcard, and resources have one only for the source's objects, resized/ and own logs."""
+    deployment = run_pulumi(notificationEmail=EMAIL, **options)
     for statement in deployment.policy("aws:iam/rolePolicy:RolePolicy")["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        assert all("*" not in action for action in actions)
-        assert statement["Resource"] != "*"
-        assert not statement["Resource"].endswith(":*:*")
+        assert all("*" not in action for action in actions), statement
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        log_streams = f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/aws/lambda/image-processor-dev:*"
+        wildcards = {f"{SOURCE_ARN}/*", f"{DESTINATION_ARN}/resized/*", log_streams}
+        assert all("*" not in resource or resource in wildcards for resource in resources), statement
 
 
 def test_function_runs_the_handler_with_spec_settings(deployment):
@@ -465,12 +483,6 @@ def test_stack_name_too_long_for_bucket_names_is_an_error(run_pulumi: Runner):
     """GIVEN a stack name too long for bucket names WHEN previewed THEN the error says what to change."""
     with pytest.raises(Exception, match="change the stack name"):
         run_pulumi(stack="a-very-long-stack-name-for-a-bucket", notificationEmail=EMAIL)
-
-
-RENDITIONS = [
-    {"name": "hero", "width": 1600, "height": 900, "fit": "cover", "format": "webp"},
-    {"name": "thumb", "width": 200, "height": 200, "fit": "cover", "watermark": {"image_key": "brand/logo.png"}},
-]
 
 
 def test_renditions_reach_the_function_and_only_their_watermark_becomes_readable(run_pulumi: Runner):
