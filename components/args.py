@@ -14,6 +14,7 @@ class ArgError(ConfigError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         self.message = message
+        # ConfigError's own text starts with the handler's variable, which an arg does not have.
         ValueError.__init__(self, f"{field} {message}")
 
 
