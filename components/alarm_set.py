@@ -305,40 +305,25 @@ def _function_widgets(region: str, period: int, function_name: str) -> list[dict
     ]
 
 
+# S3's bucket metrics: title, metric, the dimension that selects it, statistic, and whether it is daily.
+BUCKET_METRICS = (
+    ("Objects per bucket", "NumberOfObjects", ("StorageType", "AllStorageTypes"), "Average", True),
+    ("Bucket size (bytes)", "BucketSizeBytes", ("StorageType", "StandardStorage"), "Average", True),
+    ("Requests per bucket", "AllRequests", ("FilterId", REQUEST_METRICS_FILTER), "Sum", False),
+)
+
+
 def _bucket_widgets(region: str, period: int, bucket_names: Sequence[str]) -> list[dict[str, Any]]:
-    if not bucket_names:
-        return []
     return [
         _widget(
             region,
-            "Objects per bucket",
-            [
-                ["AWS/S3", "NumberOfObjects", "BucketName", name, "StorageType", "AllStorageTypes"]
-                for name in bucket_names
-            ],
-            "Average",
-            STORAGE_PERIOD_SECONDS,
-        ),
-        _widget(
-            region,
-            "Bucket size (bytes)",
-            [
-                ["AWS/S3", "BucketSizeBytes", "BucketName", name, "StorageType", "StandardStorage"]
-                for name in bucket_names
-            ],
-            "Average",
-            STORAGE_PERIOD_SECONDS,
-        ),
-        _widget(
-            region,
-            "Requests per bucket",
-            [
-                ["AWS/S3", "AllRequests", "BucketName", name, "FilterId", REQUEST_METRICS_FILTER]
-                for name in bucket_names
-            ],
-            "Sum",
-            period,
-        ),
+            title,
+            [["AWS/S3", metric, "BucketName", name, *dimension] for name in bucket_names],
+            stat,
+            STORAGE_PERIOD_SECONDS if daily else period,
+        )
+        for title, metric, dimension, stat, daily in BUCKET_METRICS
+        if bucket_names
     ]
 
 
