@@ -180,7 +180,7 @@ class NotifyingFunction(pulumi.ComponentResource):
         )
         self.function = self._function(self._role_policy())
         self._retry_then_keep_failed_events()
-        self._trigger()
+        self._failure_queue_policy(self._trigger())
         self.register_outputs(
             {
                 "function_name": self.function.name,
@@ -213,14 +213,20 @@ class NotifyingFunction(pulumi.ComponentResource):
         return aws.sqs.QueuePolicy(name, queue_url=queue.url, policy=policy, opts=pulumi.ResourceOptions(parent=self))
 
     def _failure_queue(self) -> aws.sqs.Queue:
-        queue = aws.sqs.Queue(
+        return aws.sqs.Queue(
             f"{self._name}-failed-events",
             sqs_managed_sse_enabled=True,
             message_retention_seconds=FOURTEEN_DAYS,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self._tls_only(f"{self._name}-failed-events-tls-only", queue, queue.arn.apply(policies.queue_policy))
-        return queue
+
+    def _failure_queue_policy(self, event_rule: aws.cloudwatch.EventRule | None) -> None:
+        """TLS only; with trigger eventbridge, the rule may also leave the events it could not deliver."""
+        queue = self.dead_letter_queue
+        policy = pulumi.Output.all(queue.arn, event_rule.arn if event_rule else "").apply(
+            lambda arns: policies.queue_policy(arns[0], arns[1] or None)
+        )
+        self._tls_only(f"{self._name}-failed-events-tls-only", queue, policy)
 
     def _trigger_queue(self) -> aws.sqs.Queue:
         """The queue between S3 and the function (trigger "sqs"): failed batches move to the failure queue."""
@@ -319,10 +325,15 @@ class NotifyingFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _trigger(self) -> None:
-        {"s3": self._s3_trigger, "sqs": self._sqs_trigger, "eventbridge": self._eventbridge_trigger}[
-            self._args.trigger
-        ]()
+    def _trigger(self) -> aws.cloudwatch.EventRule | None:
+        """Wire the configured trigger; the EventBridge rule, if that is the trigger."""
+        if self._args.trigger == "eventbridge":
+            return self._eventbridge_trigger()
+        if self._args.trigger == "sqs":
+            self._sqs_trigger()
+        else:
+            self._s3_trigger()
+        return None
 
     def _s3_trigger(self) -> None:
         args = self._args
@@ -369,7 +380,7 @@ class NotifyingFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _eventbridge_trigger(self) -> None:
+    def _eventbridge_trigger(self) -> aws.cloudwatch.EventRule:
         args = self._args
         child = pulumi.ResourceOptions(parent=self)
         aws.s3.BucketNotification(f"{self._name}-trigger", bucket=args.source_bucket_name, eventbridge=True, opts=child)
@@ -391,8 +402,11 @@ class NotifyingFunction(pulumi.ComponentResource):
             f"{self._name}-object-events-target",
             rule=rule.name,
             arn=self.function.arn,
+            # After EventBridge's own retries (24 hours), nothing is lost: the event waits in the failure queue.
+            dead_letter_config={"arn": self.dead_letter_queue.arn},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
+        return rule
 
 
 def _object_event_pattern(bucket_name: str) -> str:

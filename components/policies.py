@@ -148,9 +148,22 @@ def alarm_topic_policy(topic_arn: str, account_id: str, region: str, partition: 
     )
 
 
-def queue_policy(queue_arn: str) -> str:
-    """Queue policy: every request without TLS is refused (senders and consumers are granted by their roles)."""
-    return _document(_deny_insecure_transport("sqs:*", queue_arn))
+def queue_policy(queue_arn: str, event_rule_arn: str | None = None) -> str:
+    """Failure queue policy: every request without TLS is refused (senders and consumers are granted by their
+    roles); with an EventBridge rule, that rule may send the events it could not deliver."""
+    statements: list[dict[str, Any]] = [_deny_insecure_transport("sqs:*", queue_arn)]
+    if event_rule_arn:
+        statements.append(
+            {
+                "Sid": "EventBridgeKeepsUndeliveredEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": event_rule_arn}},
+            }
+        )
+    return _document(*statements)
 
 
 def trigger_queue_policy(queue_arn: str, source_bucket_arn: str, account_id: str) -> str:

@@ -250,6 +250,25 @@ def test_failure_queue_refuses_every_request_without_tls():
     }
 
 
+def test_failure_queue_with_an_event_rule_admits_that_rules_undelivered_events_only():
+    """GIVEN trigger eventbridge THEN its rule, and only it, may leave undelivered events in the failure queue."""
+    rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/objects"
+    assert json.loads(policies.queue_policy(FAILED, rule)) == {
+        "Version": VERSION,
+        "Statement": [
+            deny_without_tls("sqs:*", FAILED),
+            {
+                "Sid": "EventBridgeKeepsUndeliveredEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": FAILED,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+            },
+        ],
+    }
+
+
 def test_trigger_queue_admits_s3_events_of_the_source_bucket_of_this_account_only():
     """GIVEN the trigger queue THEN only S3, for the source bucket of this account, may send to it, over TLS."""
     assert json.loads(policies.trigger_queue_policy(TRIGGER_QUEUE, SOURCE, ACCOUNT)) == {

@@ -88,7 +88,14 @@ def test_eventbridge_trigger_routes_created_and_deleted_objects_of_this_bucket_t
         "detail": {"bucket": {"name": [SOURCE]}},
     }
     target = eventbridge.one("aws:cloudwatch/eventTarget:EventTarget")
-    assert (target["rule"], target["arn"]) == ("processor-object-events-generated", FUNCTION_ARN)
+    assert target == {
+        "rule": "processor-object-events-generated",
+        "arn": FUNCTION_ARN,
+        "deadLetterConfig": {"arn": FAILED_QUEUE_ARN},
+    }
+    assert eventbridge.policy("aws:sqs/queuePolicy:QueuePolicy", "processor-failed-events-tls-only") == json.loads(
+        policies.queue_policy(FAILED_QUEUE_ARN, RULE_ARN)
+    )
     assert eventbridge.depends_on["processor-object-events-target"] == ["processor-eventbridge-invoke"]
     variables = eventbridge.one("aws:lambda/function:Function")["environment"]["variables"]
     assert variables["TRIGGER"] == "eventbridge"
