@@ -76,6 +76,13 @@ def _allow(sid: str, action: str | list[str], resource: str | list[str]) -> dict
     return {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource}
 
 
+def _service_allow(
+    sid: str, service: str, action: str | list[str], resource: str, condition: dict[str, Any]
+) -> dict[str, Any]:
+    """An AWS service may act here only under `condition` (its source ARN and account: no confused deputy)."""
+    return {**_allow(sid, action, resource), "Principal": {"Service": service}, "Condition": condition}
+
+
 def _use_bucket_key(kms_key_arn: str, region: str, bucket_arns: list[str]) -> dict[str, Any]:
     # Only S3 may use the key on the function's behalf, and only for these two buckets: with an S3 bucket
     # key the encryption context is the bucket ARN, without one the object ARN.
@@ -98,14 +105,13 @@ def bucket_policy(bucket_arn: str, cdn_distribution_arn: str | None = None) -> s
     statements: list[dict[str, Any]] = [_deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"])]
     if cdn_distribution_arn:
         statements.append(
-            {
-                "Sid": "CloudFrontReadsRenditions",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudfront.amazonaws.com"},
-                "Action": "s3:GetObject",
-                "Resource": f"{bucket_arn}/{RESIZED_PREFIX}*",
-                "Condition": {"StringEquals": {"AWS:SourceArn": cdn_distribution_arn}},
-            }
+            _service_allow(
+                "CloudFrontReadsRenditions",
+                "cloudfront.amazonaws.com",
+                "s3:GetObject",
+                f"{bucket_arn}/{RESIZED_PREFIX}*",
+                {"StringEquals": {"AWS:SourceArn": cdn_distribution_arn}},
+            )
         )
     return _document(*statements)
 
@@ -114,17 +120,16 @@ def log_bucket_policy(log_bucket_arn: str, logged_bucket_arns: Sequence[str], ac
     """Access-log bucket policy: TLS only; S3's log delivery may write logs of these buckets of this account only."""
     return _document(
         _deny_insecure_transport("s3:*", [log_bucket_arn, f"{log_bucket_arn}/*"]),
-        {
-            "Sid": "S3ServerAccessLogDelivery",
-            "Effect": "Allow",
-            "Principal": {"Service": "logging.s3.amazonaws.com"},
-            "Action": "s3:PutObject",
-            "Resource": f"{log_bucket_arn}/*",
-            "Condition": {
+        _service_allow(
+            "S3ServerAccessLogDelivery",
+            "logging.s3.amazonaws.com",
+            "s3:PutObject",
+            f"{log_bucket_arn}/*",
+            {
                 "ArnLike": {"aws:SourceArn": list(logged_bucket_arns)},
                 "StringEquals": {"aws:SourceAccount": account_id},
             },
-        },
+        ),
     )
 
 
@@ -137,14 +142,13 @@ def alarm_topic_policy(topic_arn: str, account_id: str, region: str, partition: 
     """Alarm topic policy: TLS only, and CloudWatch may publish for this account's alarms in this region only."""
     return _document(
         _deny_insecure_transport("sns:Publish", topic_arn),
-        {
-            "Sid": "CloudWatchAlarmsPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": "sns:Publish",
-            "Resource": topic_arn,
-            "Condition": _from_own_alarms(account_id, region, partition),
-        },
+        _service_allow(
+            "CloudWatchAlarmsPublish",
+            "cloudwatch.amazonaws.com",
+            "sns:Publish",
+            topic_arn,
+            _from_own_alarms(account_id, region, partition),
+        ),
     )
 
 
@@ -154,14 +158,13 @@ def queue_policy(queue_arn: str, event_rule_arn: str | None = None) -> str:
     statements: list[dict[str, Any]] = [_deny_insecure_transport("sqs:*", queue_arn)]
     if event_rule_arn:
         statements.append(
-            {
-                "Sid": "EventBridgeKeepsUndeliveredEvents",
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": event_rule_arn}},
-            }
+            _service_allow(
+                "EventBridgeKeepsUndeliveredEvents",
+                "events.amazonaws.com",
+                "sqs:SendMessage",
+                queue_arn,
+                {"ArnEquals": {"aws:SourceArn": event_rule_arn}},
+            )
         )
     return _document(*statements)
 
@@ -170,17 +173,16 @@ def trigger_queue_policy(queue_arn: str, source_bucket_arn: str, account_id: str
     """Trigger queue policy: TLS only, and S3 may send the events of the source bucket of this account only."""
     return _document(
         _deny_insecure_transport("sqs:*", queue_arn),
-        {
-            "Sid": "SourceBucketSendsEvents",
-            "Effect": "Allow",
-            "Principal": {"Service": "s3.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {
+        _service_allow(
+            "SourceBucketSendsEvents",
+            "s3.amazonaws.com",
+            "sqs:SendMessage",
+            queue_arn,
+            {
                 "ArnEquals": {"aws:SourceArn": source_bucket_arn},
                 "StringEquals": {"aws:SourceAccount": account_id},
             },
-        },
+        ),
     )
 
 
@@ -197,14 +199,13 @@ def alarm_topic_key_policy(account_id: str, region: str, partition: str = "aws")
             "Action": "kms:*",
             "Resource": "*",
         },
-        {
-            "Sid": "CloudWatchAlarmsPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-            "Condition": _from_own_alarms(account_id, region, partition),
-        },
+        _service_allow(
+            "CloudWatchAlarmsPublish",
+            "cloudwatch.amazonaws.com",
+            ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "*",
+            _from_own_alarms(account_id, region, partition),
+        ),
     )
 
 
