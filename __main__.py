@@ -3,22 +3,35 @@
 import pulumi
 import pulumi_aws as aws
 
+from components import packaging
 from components.alarm_set import AlarmSet
 from components.notifying_function import NotifyingFunction
 from components.processed_bucket_pair import ProcessedBucketPair
 from components.stack_config import StackConfig
+
+
+def function_code(runtime: str, architecture: str) -> pulumi.Archive:
+    """The deployment archive: the handler and a Pillow built for the Lambda platform."""
+    if packaging.RUNTIMES[runtime] == "manylinux2014":
+        pulumi.log.warn(
+            f"{runtime} runs on Amazon Linux 2 (glibc 2.26): it gets Pillow {packaging.AMAZON_LINUX_2_PILLOW}, "
+            "without the security fixes of later Pillow releases. Prefer python3.12 or newer."
+        )
+    return pulumi.FileArchive(str(packaging.build_archive(runtime, architecture)))
+
 
 config = StackConfig(stack=pulumi.get_stack(), config=pulumi.Config())
 account_id = aws.get_caller_identity().account_id
 region = aws.get_region().region
 
 buckets = ProcessedBucketPair("images", config.bucket_args(account_id))
-function_args = config.function_args(account_id, buckets)
+function_args = config.function_args(account_id, region, buckets, function_code)
 processor = NotifyingFunction("processor", function_args)
-alarms = AlarmSet("alarms", config.alarm_args(account_id, region, processor, function_args.timeout_seconds))
+alarms = AlarmSet("alarms", config.alarm_args(account_id, region, buckets, processor, function_args.timeout_seconds))
 
 pulumi.export("sourceBucketName", buckets.source_bucket_name)
 pulumi.export("destinationBucketName", buckets.destination_bucket_name)
+pulumi.export("accessLogBucketName", buckets.log_bucket.bucket)
 pulumi.export("functionName", processor.function.name)
 pulumi.export("functionArn", processor.function.arn)
 pulumi.export("notificationTopicArn", processor.topic.arn)
@@ -28,5 +41,8 @@ pulumi.export("deadLetterQueueUrl", processor.dead_letter_queue.url)
 pulumi.export("dashboardUrl", alarms.dashboard_url)
 if buckets.distribution is not None:
     pulumi.export("cdnDomainName", buckets.distribution.domain_name)
+    pulumi.export("cdnDistributionId", buckets.distribution.id)
 if processor.history_table is not None:
     pulumi.export("historyTableName", processor.history_table.name)
+if processor.trigger_queue is not None:
+    pulumi.export("triggerQueueUrl", processor.trigger_queue.url)

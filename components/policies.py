@@ -6,11 +6,25 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-RESIZED_PREFIX = "resized/"
+from handler.renditions import RESIZED_PREFIX  # the handler writes there; the policies allow only there
+
+# Actions the function takes on the queue that triggers it (trigger "sqs"), and nothing else.
+CONSUME_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 
 
 def _document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
+
+
+def _deny_insecure_transport(action: str, resource: str | list[str]) -> dict[str, Any]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
 
 
 def lambda_assume_role() -> str:
@@ -20,6 +34,7 @@ def lambda_assume_role() -> str:
 
 def function_policy(
     *,
+    region: str,
     source_bucket_arn: str,
     destination_bucket_arn: str,
     topic_arn: str,
@@ -28,95 +43,150 @@ def function_policy(
     kms_key_arn: str | None = None,
     watermark_keys: Sequence[str] = (),
     history_table_arn: str | None = None,
+    distribution_arn: str | None = None,
+    trigger_queue_arn: str | None = None,
 ) -> str:
-    """The function's least-privilege permissions: nothing with a `*` action or a `*` resource."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "ReadSourceImages",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-            "Resource": f"{source_bucket_arn}/*",
-        },
-        {
-            # Without ListBucket S3 answers 403 instead of 404 for a deleted object, which looks transient.
-            "Sid": "TellMissingSourceObjects",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": source_bucket_arn,
-        },
-        {
-            # Delete keeps renditions in step with deleted sources.
-            "Sid": "WriteRenditions",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:DeleteObject"],
-            "Resource": f"{destination_bucket_arn}/{RESIZED_PREFIX}*",
-        },
-        {"Sid": "Notify", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{log_group_arn}:*",
-        },
-        {
-            "Sid": "KeepFailedEvents",
-            "Effect": "Allow",
-            "Action": "sqs:SendMessage",
-            "Resource": dead_letter_queue_arn,
-        },
+    """The function's least-privilege permissions: nothing with a `*` action or a `*` resource.
+
+    Each optional ARN adds exactly one statement: watermark reads, the history table, the bucket key,
+    CDN invalidation, or the trigger queue.
+    """
+    optional = [
+        watermark_keys
+        and _allow("ReadWatermarks", "s3:GetObject", [f"{destination_bucket_arn}/{key}" for key in watermark_keys]),
+        history_table_arn and _allow("RecordHistory", "dynamodb:PutItem", history_table_arn),
+        kms_key_arn and _use_bucket_key(kms_key_arn, region, [source_bucket_arn, destination_bucket_arn]),
+        distribution_arn and _allow("InvalidateReplacedRenditions", "cloudfront:CreateInvalidation", distribution_arn),
+        trigger_queue_arn and _allow("ConsumeUploadEvents", CONSUME_QUEUE_ACTIONS, trigger_queue_arn),
     ]
-    if watermark_keys:
-        statements.append(
-            {
-                "Sid": "ReadWatermarks",
-                "Effect": "Allow",
-                "Action": "s3:GetObject",
-                "Resource": [f"{destination_bucket_arn}/{key}" for key in watermark_keys],
-            }
-        )
-    if history_table_arn:
-        statements.append(
-            {"Sid": "RecordHistory", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": history_table_arn}
-        )
-    if kms_key_arn:
-        statements.append(
-            {
-                "Sid": "UseBucketKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": kms_key_arn,
-            }
-        )
-    return _document(*statements)
+    return _document(
+        _allow("ReadSourceImages", ["s3:GetObject", "s3:GetObjectVersion"], f"{source_bucket_arn}/*"),
+        # Without ListBucket S3 answers 403 instead of 404 for a deleted object, which looks transient.
+        _allow("TellMissingSourceObjects", "s3:ListBucket", source_bucket_arn),
+        # Delete keeps renditions in step with deleted sources.
+        _allow("WriteRenditions", ["s3:PutObject", "s3:DeleteObject"], f"{destination_bucket_arn}/{RESIZED_PREFIX}*"),
+        _allow("Notify", "sns:Publish", topic_arn),
+        _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group_arn}:*"),
+        _allow("KeepFailedEvents", "sqs:SendMessage", dead_letter_queue_arn),
+        *(statement for statement in optional if statement),
+    )
+
+
+def _allow(sid: str, action: str | list[str], resource: str | list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource}
+
+
+def _service_allow(
+    sid: str, service: str, action: str | list[str], resource: str, condition: dict[str, Any]
+) -> dict[str, Any]:
+    """An AWS service may act here only under `condition` (its source ARN and account: no confused deputy)."""
+    return {**_allow(sid, action, resource), "Principal": {"Service": service}, "Condition": condition}
+
+
+def _use_bucket_key(kms_key_arn: str, region: str, bucket_arns: list[str]) -> dict[str, Any]:
+    # Only S3 may use the key on the function's behalf, and only for these two buckets: with an S3 bucket
+    # key the encryption context is the bucket ARN, without one the object ARN.
+    return {
+        "Sid": "UseBucketKey",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": kms_key_arn,
+        "Condition": {
+            "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+            "ArnLike": {
+                "kms:EncryptionContext:aws:s3:arn": [arn for bucket in bucket_arns for arn in (bucket, f"{bucket}/*")]
+            },
+        },
+    }
 
 
 def bucket_policy(bucket_arn: str, cdn_distribution_arn: str | None = None) -> str:
     """Bucket policy: refuse every request without TLS; with a CDN, let only that distribution read renditions."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    ]
+    statements: list[dict[str, Any]] = [_deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"])]
     if cdn_distribution_arn:
         statements.append(
-            {
-                "Sid": "CloudFrontReadsRenditions",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudfront.amazonaws.com"},
-                "Action": "s3:GetObject",
-                "Resource": f"{bucket_arn}/{RESIZED_PREFIX}*",
-                "Condition": {"StringEquals": {"AWS:SourceArn": cdn_distribution_arn}},
-            }
+            _service_allow(
+                "CloudFrontReadsRenditions",
+                "cloudfront.amazonaws.com",
+                "s3:GetObject",
+                f"{bucket_arn}/{RESIZED_PREFIX}*",
+                {"StringEquals": {"AWS:SourceArn": cdn_distribution_arn}},
+            )
         )
     return _document(*statements)
 
 
-def alarm_topic_key_policy(account_id: str, partition: str = "aws") -> str:
+def log_bucket_policy(log_bucket_arn: str, logged_bucket_arns: Sequence[str], account_id: str) -> str:
+    """Access-log bucket policy: TLS only; S3's log delivery may write logs of these buckets of this account only."""
+    return _document(
+        _deny_insecure_transport("s3:*", [log_bucket_arn, f"{log_bucket_arn}/*"]),
+        _service_allow(
+            "S3ServerAccessLogDelivery",
+            "logging.s3.amazonaws.com",
+            "s3:PutObject",
+            f"{log_bucket_arn}/*",
+            {
+                "ArnLike": {"aws:SourceArn": list(logged_bucket_arns)},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        ),
+    )
+
+
+def topic_policy(topic_arn: str) -> str:
+    """Notification topic policy: publishing without TLS is refused (the role's own policy grants Publish)."""
+    return _document(_deny_insecure_transport("sns:Publish", topic_arn))
+
+
+def alarm_topic_policy(topic_arn: str, account_id: str, region: str, partition: str = "aws") -> str:
+    """Alarm topic policy: TLS only, and CloudWatch may publish for this account's alarms in this region only."""
+    return _document(
+        _deny_insecure_transport("sns:Publish", topic_arn),
+        _service_allow(
+            "CloudWatchAlarmsPublish",
+            "cloudwatch.amazonaws.com",
+            "sns:Publish",
+            topic_arn,
+            _from_own_alarms(account_id, region, partition),
+        ),
+    )
+
+
+def queue_policy(queue_arn: str, event_rule_arn: str | None = None) -> str:
+    """Failure queue policy: every request without TLS is refused (senders and consumers are granted by their
+    roles); with an EventBridge rule, that rule may send the events it could not deliver."""
+    statements: list[dict[str, Any]] = [_deny_insecure_transport("sqs:*", queue_arn)]
+    if event_rule_arn:
+        statements.append(
+            _service_allow(
+                "EventBridgeKeepsUndeliveredEvents",
+                "events.amazonaws.com",
+                "sqs:SendMessage",
+                queue_arn,
+                {"ArnEquals": {"aws:SourceArn": event_rule_arn}},
+            )
+        )
+    return _document(*statements)
+
+
+def trigger_queue_policy(queue_arn: str, source_bucket_arn: str, account_id: str) -> str:
+    """Trigger queue policy: TLS only, and S3 may send the events of the source bucket of this account only."""
+    return _document(
+        _deny_insecure_transport("sqs:*", queue_arn),
+        _service_allow(
+            "SourceBucketSendsEvents",
+            "s3.amazonaws.com",
+            "sqs:SendMessage",
+            queue_arn,
+            {
+                "ArnEquals": {"aws:SourceArn": source_bucket_arn},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        ),
+    )
+
+
+def alarm_topic_key_policy(account_id: str, region: str, partition: str = "aws") -> str:
     """Key policy for the alarm topic's KMS key: CloudWatch alarms cannot use the AWS-managed SNS key.
 
     In a key policy `Resource: "*"` means this key only.
@@ -129,12 +199,18 @@ def alarm_topic_key_policy(account_id: str, partition: str = "aws") -> str:
             "Action": "kms:*",
             "Resource": "*",
         },
-        {
-            "Sid": "CloudWatchAlarmsPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        },
+        _service_allow(
+            "CloudWatchAlarmsPublish",
+            "cloudwatch.amazonaws.com",
+            ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "*",
+            _from_own_alarms(account_id, region, partition),
+        ),
     )
+
+
+def _from_own_alarms(account_id: str, region: str, partition: str) -> dict[str, Any]:
+    return {
+        "StringEquals": {"aws:SourceAccount": account_id},
+        "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"},
+    }

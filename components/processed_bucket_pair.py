@@ -8,62 +8,103 @@ import pulumi
 import pulumi_aws as aws
 
 from components import policies
-from components.naming import validate_bucket_name
+from components.args import ArgError, between
+from components.naming import REQUEST_METRICS_FILTER, validate_bucket_name
 
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
+MAX_LIFECYCLE_DAYS = 3650  # ten years: beyond that a typo is likelier than a retention policy
 # AWS's managed "CachingOptimized" cache policy: long TTLs, compression, no cookies or query strings.
 CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+# Where each bucket's server access logs go inside the log bucket.
+ACCESS_LOG_PREFIXES = {"source": "source/", "processed": "processed/"}
+ABORT_INCOMPLETE_UPLOADS: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
+    "id": "abort-incomplete-multipart-uploads",
+    "status": "Enabled",
+    "filter": {},
+    "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS},
+}
 
 
 @dataclass(frozen=True)
 class ProcessedBucketPairArgs:
-    """Names and options of the two buckets; names are checked against S3's rules up front."""
+    """Names and options of the buckets; names are checked against S3's rules up front."""
 
     source_bucket_name: str
     destination_bucket_name: str
+    log_bucket_name: str
+    account_id: pulumi.Input[str]
     force_destroy: bool = False
     source_versioning: bool = True
     kms_key_arn: str | None = None
     cdn: bool = False
+    noncurrent_version_days: int = 30
+    access_log_days: int = 90
 
     def __post_init__(self) -> None:
-        validate_bucket_name(self.source_bucket_name, "source_bucket_name")
-        validate_bucket_name(self.destination_bucket_name, "destination_bucket_name")
-        if self.source_bucket_name == self.destination_bucket_name:
-            raise ValueError(
-                "source_bucket_name and destination_bucket_name must differ: outputs never go to the source"
+        names = ("source_bucket_name", "destination_bucket_name", "log_bucket_name")
+        for field in names:
+            validate_bucket_name(getattr(self, field), field)
+        if len({getattr(self, field) for field in names}) < len(names):
+            raise ArgError(
+                "destination_bucket_name",
+                "and the source and log bucket names must differ: outputs never go to the source, "
+                "and logs never mix with images",
             )
         if self.kms_key_arn is not None and not self.kms_key_arn.startswith("arn:"):
-            raise ValueError(f"kms_key_arn must be a KMS key ARN, got {self.kms_key_arn!r}")
+            raise ArgError("kms_key_arn", f"must be a KMS key ARN, got {self.kms_key_arn!r}")
+        if self.cdn and self.kms_key_arn:
+            raise ArgError(
+                "cdn",
+                "cannot be combined with kms_key_arn: CloudFront's origin access control cannot decrypt objects "
+                "under a key this component does not manage, so every rendition would answer 403",
+            )
+        between("noncurrent_version_days", self.noncurrent_version_days, 1, MAX_LIFECYCLE_DAYS)
+        between("access_log_days", self.access_log_days, 1, MAX_LIFECYCLE_DAYS)
 
 
 class ProcessedBucketPair(pulumi.ComponentResource):
-    """Source bucket for uploads and destination bucket for renditions, both locked down.
+    """Source bucket for uploads and destination bucket for renditions, both locked down, with access logs.
 
     Every bucket: all public access blocked, ACLs disabled (BucketOwnerEnforced), default encryption
     (SSE-S3, or SSE-KMS with `kms_key_arn`), TLS-only bucket policy, incomplete multipart uploads
-    aborted. The source is versioned unless `source_versioning` is false. With `cdn`, a CloudFront
-    distribution with origin access control serves the destination's `resized/` objects; the bucket
-    stays private and its policy lets only that distribution read.
+    aborted. The source is versioned unless `source_versioning` is false; its noncurrent versions
+    expire after `noncurrent_version_days`. Both log their requests to a third bucket with the same
+    controls (SSE-S3 always: S3 cannot deliver access logs to an SSE-KMS bucket) where logs expire after
+    `access_log_days`, and both have a request-metrics configuration (the AllRequests metric). With
+    `cdn`, a CloudFront distribution with origin access control serves the destination's `resized/`
+    objects; the bucket stays private and its policy lets only that distribution read.
     """
 
     source: aws.s3.Bucket
     destination: aws.s3.Bucket
+    log_bucket: aws.s3.Bucket
     source_bucket_name: pulumi.Output[str]
     source_bucket_arn: pulumi.Output[str]
     destination_bucket_name: pulumi.Output[str]
     destination_bucket_arn: pulumi.Output[str]
-    distribution: aws.cloudfront.Distribution | None = None
+    distribution: aws.cloudfront.Distribution | None
 
     def __init__(self, name: str, args: ProcessedBucketPairArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("image-processor:storage:ProcessedBucketPair", name, None, opts)
         self._args = args
-        self.source = self._bucket(
-            f"{name}-source", args.source_bucket_name, versioned=args.source_versioning, cdn=False
+        self.log_bucket, log_access = self._bucket(f"{name}-logs", args.log_bucket_name, _expire_logs(args))
+        self.source, source_access = self._bucket(
+            f"{name}-source",
+            args.source_bucket_name,
+            _expire_noncurrent_versions(args),
+            args.kms_key_arn,
+            versioned=args.source_versioning,
         )
-        self.destination = self._bucket(
-            f"{name}-processed", args.destination_bucket_name, versioned=False, cdn=args.cdn
+        self.destination, destination_access = self._bucket(
+            f"{name}-processed", args.destination_bucket_name, [], args.kms_key_arn
         )
+        self.distribution = self._cdn(f"{name}-processed", self.destination) if args.cdn else None
+        log_policy = self._policy(f"{name}-logs", self.log_bucket, log_access, self._log_policy())
+        self._policy(f"{name}-source", self.source, source_access, self.source.arn.apply(policies.bucket_policy))
+        self._policy(f"{name}-processed", self.destination, destination_access, self._destination_policy())
+        for role, bucket in (("source", self.source), ("processed", self.destination)):
+            self._log_requests(f"{name}-{role}", bucket, ACCESS_LOG_PREFIXES[role], log_policy)
+            self._request_metrics(f"{name}-{role}", bucket)
         self.source_bucket_name = self.source.bucket
         self.source_bucket_arn = self.source.arn
         self.destination_bucket_name = self.destination.bucket
@@ -74,11 +115,21 @@ class ProcessedBucketPair(pulumi.ComponentResource):
                 "source_bucket_arn": self.source_bucket_arn,
                 "destination_bucket_name": self.destination_bucket_name,
                 "destination_bucket_arn": self.destination_bucket_arn,
+                "log_bucket_name": self.log_bucket.bucket,
                 "cdn_domain_name": self.distribution.domain_name if self.distribution else None,
             }
         )
 
-    def _bucket(self, name: str, bucket_name: str, *, versioned: bool, cdn: bool) -> aws.s3.Bucket:
+    def _bucket(
+        self,
+        name: str,
+        bucket_name: str,
+        lifecycle_rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict],
+        kms_key_arn: str | None = None,
+        *,
+        versioned: bool = False,
+    ) -> tuple[aws.s3.Bucket, aws.s3.BucketPublicAccessBlock]:
+        """A private, encrypted bucket whose incomplete uploads are aborted; also returns its public access block."""
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=self._args.force_destroy, opts=child)
         public_access = aws.s3.BucketPublicAccessBlock(
@@ -93,7 +144,18 @@ class ProcessedBucketPair(pulumi.ComponentResource):
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
         )
-        kms_key_arn = self._args.kms_key_arn
+        self._encrypt(name, bucket, kms_key_arn)
+        versioning = self._versioning(name, bucket) if versioned else None
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=[ABORT_INCOMPLETE_UPLOADS, *lifecycle_rules],
+            # Noncurrent-version rules apply to a bucket that is already versioned.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []),
+        )
+        return bucket, public_access
+
+    def _encrypt(self, name: str, bucket: aws.s3.Bucket, kms_key_arn: str | None) -> None:
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
@@ -107,36 +169,64 @@ class ProcessedBucketPair(pulumi.ComponentResource):
                     "bucket_key_enabled": bool(kms_key_arn),
                 }
             ],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.s3.BucketPolicy(
+
+    def _versioning(self, name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketVersioning:
+        return aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _policy(
+        self,
+        name: str,
+        bucket: aws.s3.Bucket,
+        public_access: aws.s3.BucketPublicAccessBlock,
+        policy: pulumi.Input[str],
+    ) -> aws.s3.BucketPolicy:
+        return aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=bucket.id,
-            policy=self._policy(name, bucket) if cdn else bucket.arn.apply(policies.bucket_policy),
+            policy=policy,
             # S3 rejects policy writes racing the public access block on a new bucket.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
         )
-        if versioned:
-            aws.s3.BucketVersioning(
-                f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
-            )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "id": "abort-incomplete-multipart-uploads",
-                    "status": "Enabled",
-                    "filter": {},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS},
-                }
-            ],
-            opts=child,
-        )
-        return bucket
 
-    def _policy(self, name: str, bucket: aws.s3.Bucket) -> pulumi.Output[str]:
-        """Create the CDN in front of `bucket` and return the bucket policy that admits it."""
+    def _log_policy(self) -> pulumi.Output[str]:
+        return pulumi.Output.all(
+            self.log_bucket.arn, self.source.arn, self.destination.arn, self._args.account_id
+        ).apply(lambda values: policies.log_bucket_policy(values[0], values[1:3], values[3]))
+
+    def _destination_policy(self) -> pulumi.Output[str]:
+        if self.distribution is None:
+            return self.destination.arn.apply(policies.bucket_policy)
+        return pulumi.Output.all(self.destination.arn, self.distribution.arn).apply(
+            lambda arns: policies.bucket_policy(arns[0], arns[1])
+        )
+
+    def _log_requests(self, name: str, bucket: aws.s3.Bucket, prefix: str, log_policy: aws.s3.BucketPolicy) -> None:
+        aws.s3.BucketLogging(
+            f"{name}-access-logs",
+            bucket=bucket.id,
+            target_bucket=self.log_bucket.id,
+            target_prefix=prefix,
+            # Log delivery is allowed by the log bucket's policy, so that comes first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_policy]),
+        )
+
+    def _request_metrics(self, name: str, bucket: aws.s3.Bucket) -> None:
+        aws.s3.BucketMetric(
+            f"{name}-request-metrics",
+            bucket=bucket.id,
+            name=REQUEST_METRICS_FILTER,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _cdn(self, name: str, bucket: aws.s3.Bucket) -> aws.cloudfront.Distribution:
+        """A CloudFront distribution reading `bucket` through origin access control."""
         child = pulumi.ResourceOptions(parent=self)
         access = aws.cloudfront.OriginAccessControl(
             f"{name}-cdn-access",
@@ -145,7 +235,7 @@ class ProcessedBucketPair(pulumi.ComponentResource):
             signing_protocol="sigv4",
             opts=child,
         )
-        self.distribution = aws.cloudfront.Distribution(
+        return aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True,
             is_ipv6_enabled=True,
@@ -169,6 +259,24 @@ class ProcessedBucketPair(pulumi.ComponentResource):
             viewer_certificate={"cloudfront_default_certificate": True},
             opts=child,
         )
-        return pulumi.Output.all(bucket.arn, self.distribution.arn).apply(
-            lambda arns: policies.bucket_policy(arns[0], arns[1])
-        )
+
+
+def _expire_logs(args: ProcessedBucketPairArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
+    return [
+        {"id": "expire-access-logs", "status": "Enabled", "filter": {}, "expiration": {"days": args.access_log_days}}
+    ]
+
+
+def _expire_noncurrent_versions(args: ProcessedBucketPairArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
+    if not args.source_versioning:
+        return []
+    return [
+        {
+            # Overwritten or deleted photos do not stay forever (privacy, cost); lone delete markers go too.
+            "id": "expire-noncurrent-versions",
+            "status": "Enabled",
+            "filter": {},
+            "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
+            "expiration": {"expired_object_delete_marker": True},
+        }
+    ]

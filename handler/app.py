@@ -1,166 +1,328 @@
-"""Lambda entry point: events -> storage.get -> imaging.render_all -> storage.put -> notify; removals -> delete."""
+"""Lambda entry point: every event shape -> the objects it names -> each key reconciled -> one report each.
+
+An event only says which key to look at. What the destination should hold is decided by the source
+object now under that key, re-read after every write (see docs/events.md for why this converges).
+"""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
+import os
 import time
-from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler import events, history, imaging, metrics, notify, storage
-from handler.renditions import watermark_keys
-from handler.settings import Settings, settings
+from handler import cdn, events, history, imaging, log, metrics, notify, storage
+from handler.outcome import DELETED, FAILURE, IGNORED, SKIPPED, SUCCESS, Outcome, RenditionMade
+from handler.renditions import IMAGE_EXTENSIONS, watermark_keys
+from handler.settings import ConfigError, Settings, settings
 
-# Names the spec promises; content decides the format, these only decide whether a non-image is news.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+# Time kept back from Lambda's timeout to write, notify and log after rendering stops.
+DEADLINE_MARGIN_SECONDS = 5.0
+# Re-reads of a key that keeps changing before the record is handed back to be retried.
+MAX_ROUNDS = 4
+LEVELS = {FAILURE: logging.ERROR, IGNORED: logging.WARNING}
 
-logger = logging.getLogger("image-processor")
-logger.setLevel(logging.INFO)
+_clock = time.perf_counter
 
 
-def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """Process every ObjectCreated/ObjectRemoved record; raise only for transient AWS errors, after all ran."""
-    config = settings()
+class StillChanging(Exception):
+    """The source kept changing while it was being rendered: a retry will find it settled."""
+
+
+# Errors a retry can fix: the record is retried (Lambda async retries, or the SQS message returns).
+TRANSIENT = (BotoCoreError, ClientError, storage.PartialDelete, StillChanging)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What every record of one invocation shares."""
+
+    config: Settings
+    request_id: str
+    deadline: float | None = None
+    notify: bool = True
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Handle every record; for SQS report failed messages, otherwise raise a transient error after all ran."""
+    config = _configured()
     request_id = str(getattr(context, "aws_request_id", ""))
-    results = []
+    log.bind(request_id)
+    batch = events.parse(event)
+    invocation = Invocation(config, request_id, deadline_from(context), batch.notify)
+    results: list[dict[str, Any]] = []
+    failed_messages: list[str] = []
     transient: list[Exception] = []
-    for source in events.s3_objects(event):
-        try:
-            results.append((remove if source.removed else process)(source, config, request_id))
-        except (BotoCoreError, ClientError) as error:
-            transient.append(error)
-            _log(logging.ERROR, source, request_id, outcome="error", error=f"{type(error).__name__}: {error}")
+    for message in batch.messages:
+        errors = [error for item in message.items if (error := _handle(item, invocation, results))]
+        if errors and message.message_id and batch.from_sqs:
+            failed_messages.append(message.message_id)
+        else:
+            transient.extend(errors)
     if transient:
-        # Lambda's async retries and the on-failure destination take over; the retry is idempotent.
-        raise transient[0]
+        raise transient[0]  # the retry is idempotent: every key is reconciled again
+    if batch.from_sqs:
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed_messages]}
     return {"results": results}
 
 
-def process(source: events.SourceObject, config: Settings, request_id: str) -> dict[str, Any]:
-    """Turn one source object into its renditions plus a notification, or a failure notification."""
-    started = time.perf_counter()
-    summary: dict[str, Any] = {
-        "status": "success",
-        "source_bucket": source.bucket,
-        "source_key": source.key,
-        "destination_bucket": config.destination_bucket,
-        "destination_key": None,
-        "request_id": request_id,
-    }
-    if source.bucket == config.destination_bucket:
-        return _fail(
-            config,
-            source,
-            summary,
-            started,
-            reason="misconfigured",
-            message="the source bucket is the destination bucket",
+def _configured() -> Settings:
+    """The container's settings; a bad one is logged with its field before the invocation fails."""
+    try:
+        config = settings()
+    except ConfigError as error:
+        log.error("configuration refused", field=error.field, error=str(error))
+        raise
+    _prepare_container(config.memory_mb)
+    return config
+
+
+@cache
+def _prepare_container(memory_mb: int) -> None:
+    """Cold start: the log level, and the engine's memory guard when it has one."""
+    log.configure(os.environ)
+    guard = getattr(imaging, "guard_memory", None)
+    if guard is not None:
+        guard(memory_mb)
+
+
+def deadline_from(context: Any) -> float | None:
+    """The `time.monotonic()` instant rendering must stop by: Lambda's remaining time minus a margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + float(remaining()) / 1000 - DEADLINE_MARGIN_SECONDS
+
+
+def limits(config: Settings, deadline: float | None) -> imaging.Limits:
+    """The engine's limits; `deadline` and `heic` are passed to an engine that accepts them."""
+    accepted = {field.name for field in dataclasses.fields(imaging.Limits)}
+    optional = {"deadline": deadline, "heic": config.heic}
+    return imaging.Limits(
+        max_pixels=config.max_pixels,
+        memory_mb=config.memory_mb,
+        **{name: value for name, value in optional.items() if name in accepted},
+    )
+
+
+def _handle(item: events.Item, invocation: Invocation, results: list[dict[str, Any]]) -> Exception | None:
+    """Reconcile one item and report it; a transient error is logged and returned, never raised."""
+    started = _clock()
+    try:
+        outcome = handle(item, invocation)
+    except TRANSIENT as error:
+        log.error("will be retried", **_where(item), error=f"{type(error).__name__}: {error}")
+        return error
+    outcome = dataclasses.replace(outcome, duration_ms=elapsed_ms(started))
+    report(outcome, invocation.config, notify_uploader=invocation.notify)
+    results.append(outcome.document())
+    return None
+
+
+def _where(item: events.Item) -> dict[str, str]:
+    if isinstance(item, events.Unusable):
+        return {"reason": item.reason}
+    return {"source_bucket": item.bucket, "source_key": item.key}
+
+
+def handle(item: events.Item, invocation: Invocation) -> Outcome:
+    """The outcome of one item; raises only errors a retry can fix (TRANSIENT)."""
+    config, request_id = invocation.config, invocation.request_id
+    if isinstance(item, events.Unusable):
+        return Outcome(
+            IGNORED, "", "", config.destination_bucket, request_id, error_type=item.reason, error_message=item.detail
+        )
+    base = Outcome(SKIPPED, item.bucket, item.key, config.destination_bucket, request_id)
+    if item.bucket == config.destination_bucket:
+        return base.failed("misconfigured", "the source bucket is the destination bucket")
+    if item.bucket != config.source_bucket:
+        return base.failed(
+            "foreign_bucket", f"records from {item.bucket!r} are refused: SOURCE_BUCKET is {config.source_bucket!r}"
         )
     try:
-        rendered = _fetch_and_render(source, config, summary)
-    except _Skipped as skipped:
-        _log(logging.WARNING, source, request_id, outcome="skipped", reason=str(skipped))
-        return {**summary, "status": "skipped", "reason": str(skipped)}
+        return reconcile(item, config, base, invocation.deadline)
+    except ClientError as error:
+        if storage.is_permanent(error):
+            return base.failed(
+                "storage_refused", f"S3 refused {error.operation_name}: {storage.error_code(error)}: {error}"
+            )
+        raise
+
+
+def report(outcome: Outcome, config: Settings, *, notify_uploader: bool = True) -> None:
+    """Tell every channel, from the one document: metric, history, notification and log line."""
+    document = outcome.document()
+    metrics.emit(document, config.function_name)
+    history.record(config.history_table, document)
+    if notify_uploader and outcome.notifies:
+        notify.publish(config.topic_arn, document)
+    log.log(LEVELS.get(outcome.status, logging.INFO), outcome.status, **document)
+
+
+def elapsed_ms(started: float) -> int:
+    """Milliseconds since `started` (a `_clock()` reading)."""
+    return round((_clock() - started) * 1000)
+
+
+def reconcile(source: events.SourceObject, config: Settings, base: Outcome, deadline: float | None) -> Outcome:
+    """Make the destination hold the renditions of the object now under the key, or none if there is none.
+
+    The event decides only whether there is anything to do. After writing, the key is read again: if
+    its object changed meanwhile, the round is repeated for the new one, so a stale write is never the
+    last word (docs/events.md). A key that keeps changing is handed back to be retried.
+    """
+    wrote = False
+    for _ in range(MAX_ROUNDS):
+        current = storage.head(source.bucket, source.key)
+        reason = None if wrote else nothing_to_do(source, current)
+        if reason:
+            return dataclasses.replace(base, reason=reason)
+        outcome = (
+            _delete_all(source, config, base) if current is None else _render(source, current, config, base, deadline)
+        )
+        if outcome is None:
+            continue  # replaced or deleted between HEAD and GET: nothing written, look again
+        wrote = True
+        after = storage.head(source.bucket, source.key)
+        if _identity(after) == _identity(current):
+            return outcome
+    raise StillChanging(f"{source.key} changed {MAX_ROUNDS} times while it was being rendered")
+
+
+def nothing_to_do(source: events.SourceObject, current: storage.Head | None) -> str | None:
+    """Why this event needs no write, judged before anything is written (None: reconcile the key)."""
+    if not source.removed:
+        if current is None:
+            return "object no longer exists"  # its removal event deletes the renditions
+        if source.version_id and current.version_id:
+            same = source.version_id == current.version_id
+        else:
+            same = source.etag is None or source.etag == current.etag
+        return None if same else "a newer version replaced it; its own event renders it"
+    if current is not None and not source.version_removed:
+        return "the key holds an object again"  # only a new upload can refill it, and it has its event
+    return None
+
+
+def _identity(head: storage.Head | None) -> tuple[str, str | None] | None:
+    return None if head is None else head.identity
+
+
+def _delete_all(source: events.SourceObject, config: Settings, base: Outcome) -> Outcome:
+    keys = _possible_keys(source.key, config)
+    _apply(config, base.request_id, puts=[], deletes=keys)
+    return dataclasses.replace(base, status=DELETED, deleted_keys=tuple(keys))
+
+
+def _possible_keys(source_key: str, config: Settings) -> list[str]:
+    return [key for spec in config.renditions for key in spec.possible_keys(source_key)]
+
+
+def _render(
+    source: events.SourceObject, current: storage.Head, config: Settings, base: Outcome, deadline: float | None
+) -> Outcome | None:
+    """Render the current object and write its renditions; a refusal deletes stale renditions instead.
+
+    None when the object was replaced or deleted between HEAD and GET (nothing was written).
+    """
+    base = dataclasses.replace(base, bytes_in=current.size, source_version=current.version_id or current.etag)
+    if current.size > config.max_input_bytes:
+        message = f"object is {current.size} bytes, above MAX_INPUT_BYTES ({config.max_input_bytes})"
+        return _refused(source, config, base.failed(imaging.TooLarge.reason, message))
+    data = storage.get(source.bucket, source.key, current)
+    if data is None:
+        return None
+    try:
+        rendered = imaging.render_all(data, config.renditions, limits(config, deadline), _watermarks(config))
     except imaging.ImageRejected as error:
         if not source.key.lower().endswith(IMAGE_EXTENSIONS):
-            _log(logging.WARNING, source, request_id, outcome="skipped", reason=str(error))
-            return {**summary, "status": "skipped", "reason": f"not an image: {error}"}
-        return _fail(config, source, summary, started, reason=error.reason, message=str(error))
-    except (BotoCoreError, ClientError):
-        raise
+            return _refused(source, config, dataclasses.replace(base, reason=f"not an image: {error}"))
+        return _refused(source, config, base.failed(error.reason, str(error)))
     except Exception as error:  # a decoder bug must end in a failure notification, not a retry loop
-        message = f"{type(error).__name__}: {error}"
-        return _fail(config, source, summary, started, reason="processing_error", message=message)
-    return _store_and_notify(source, config, summary, started, rendered)
+        return _refused(source, config, base.failed("processing_error", f"{type(error).__name__}: {error}"))
+    return _store(source, current, config, base, rendered)
 
 
-class _Skipped(Exception):
-    """Nothing to do for this record, and nothing a retry could change."""
+def _refused(source: events.SourceObject, config: Settings, outcome: Outcome) -> Outcome:
+    """The object makes no renditions: any of an earlier version go too."""
+    _apply(config, outcome.request_id, puts=[], deletes=_possible_keys(source.key, config))
+    return outcome
 
 
-def _fetch_and_render(
-    source: events.SourceObject, config: Settings, summary: dict[str, Any]
-) -> list[imaging.Rendition | imaging.RenditionError]:
-    # Events can arrive out of order: only the object now under the key is rendered (see remove()).
-    current = storage.head(source)
-    if current is None:
-        raise _Skipped("object no longer exists")
-    if not current.is_version_of(source):
-        raise _Skipped("a newer version replaced it; its own event renders it")
-    summary["bytes_in"] = current.size
-    if current.size > config.max_input_bytes:
-        raise imaging.TooLarge(f"object is {current.size} bytes, above MAX_INPUT_BYTES ({config.max_input_bytes})")
-    try:
-        data = storage.get(source)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in storage.MISSING_OBJECT_CODES:
-            raise _Skipped("object no longer exists") from error
-        raise
-    limits = imaging.Limits(max_pixels=config.max_pixels, memory_mb=config.memory_mb)
-    return imaging.render_all(data, config.renditions, limits, _watermarks(config))
-
-
-def _store_and_notify(
+def _store(
     source: events.SourceObject,
+    current: storage.Head,
     config: Settings,
-    summary: dict[str, Any],
-    started: float,
+    base: Outcome,
     rendered: list[imaging.Rendition | imaging.RenditionError],
-) -> dict[str, Any]:
-    made = [result for result in rendered if isinstance(result, imaging.Rendition)]
-    renditions = []
-    for rendition in made:
-        key = rendition.spec.key(source.key, rendition.format)
-        storage.put(config.destination_bucket, key, source, rendition, config.cache_control)
-        renditions.append(
-            {
-                "name": rendition.spec.name or "default",
-                "key": key,
-                "size": list(rendition.size),
-                "bytes": len(rendition.data),
-                "format": rendition.format,
-            }
-        )
-    if made:
-        first = made[0]
-        summary.update(
-            destination_key=renditions[0]["key"],
+) -> Outcome:
+    metadata = storage.source_metadata(source.bucket, source.key, current)
+    puts: list[tuple[str, imaging.Rendition, dict[str, str]]] = []
+    deletes: list[str] = []
+    for result in rendered:
+        possible = result.spec.possible_keys(source.key)
+        if isinstance(result, imaging.Rendition):
+            key = result.spec.key(source.key, result.format)
+            puts.append((key, result, {**metadata, **_rendition_metadata(result)}))
+            possible.remove(key)
+        deletes.extend(possible)  # the other formats `auto` could have chosen, or a failed rendition
+    _apply(config, base.request_id, puts=puts, deletes=deletes)
+    made = tuple(
+        RenditionMade(rendition.spec.name or "default", key, rendition.size, len(rendition.data), rendition.format)
+        for key, rendition, _ in puts
+    )
+    outcome = dataclasses.replace(base, status=SUCCESS, renditions=made)
+    if puts:
+        first = puts[0][1]
+        outcome = dataclasses.replace(
+            outcome,
+            destination_key=made[0].key,
             source_format=first.source_format,
-            original_size=list(first.original_size),
-            new_size=list(first.size),
+            original_size=first.original_size,
+            new_size=first.size,
             bytes_out=len(first.data),
         )
-    if len(config.renditions) > 1 or config.renditions[0].name:
-        summary["renditions"] = renditions
     failed = [result.message for result in rendered if isinstance(result, imaging.RenditionError)]
-    if failed:
-        return _fail(config, source, summary, started, reason="rendition_failed", message="; ".join(failed))
-    summary["duration_ms"] = _elapsed_ms(started)
-    return _report(config, source, summary, logging.INFO)
+    return outcome.failed("rendition_failed", "; ".join(failed)) if failed else outcome
 
 
-def remove(source: events.SourceObject, config: Settings, request_id: str) -> dict[str, Any]:
-    """Delete the renditions of a deleted source object, unless the key holds an object again.
+def _rendition_metadata(rendition: imaging.Rendition) -> dict[str, str]:
+    return {
+        "rendition": rendition.spec.name or "default",
+        "original-width": str(rendition.original_size[0]),
+        "original-height": str(rendition.original_size[1]),
+        "width": str(rendition.size[0]),
+        "height": str(rendition.size[1]),
+    }
 
-    Ordering is decided by the object itself, not by comparing event sequencers: a creation event
-    renders only the object currently under its key, and a removal deletes only when no object is
-    there. So a late creation event cannot resurrect a deleted image (its object is gone) and a late
-    removal cannot delete renditions of a newer upload (the key exists again).
-    """
-    summary: dict[str, Any] = {"status": "skipped", "source_bucket": source.bucket, "source_key": source.key}
-    if storage.head(source) is not None:
-        reason = "the key holds an object again"
-        _log(logging.INFO, source, request_id, outcome="skipped", reason=reason)
-        return {**summary, "reason": reason}
-    keys = [key for spec in config.renditions for key in spec.possible_keys(source.key)]
-    storage.delete(config.destination_bucket, keys)
-    _log(logging.INFO, source, request_id, outcome="deleted", deleted_keys=keys)
-    summary = {**summary, "status": "deleted", "deleted_keys": keys}
-    history.record(config.history_table, summary)
-    return summary
+
+def _apply(
+    config: Settings,
+    request_id: str,
+    *,
+    puts: list[tuple[str, imaging.Rendition, dict[str, str]]],
+    deletes: list[str],
+) -> None:
+    """Write and delete renditions; with a CDN, invalidate those that existed (replaced or deleted)."""
+    keys = [key for key, _, _ in puts] + deletes
+    replaced = storage.existing(config.destination_bucket, keys) if config.cdn_distribution_id else []
+    for key, rendition, metadata in puts:
+        storage.put(
+            config.destination_bucket,
+            key,
+            data=rendition.data,
+            content_type=rendition.content_type,
+            metadata=metadata,
+            cache_control=config.cache_control,
+        )
+    if deletes:
+        storage.delete(config.destination_bucket, deletes)
+    cdn.invalidate(config.cdn_distribution_id, replaced, request_id)
 
 
 def _watermarks(config: Settings) -> dict[str, bytes]:
@@ -181,48 +343,6 @@ def _watermark(bucket: str, key: str) -> bytes | None:
         try:
             _watermark_cache[bucket, key] = storage.read(bucket, key)
         except ClientError as error:  # not cached: a watermark uploaded later is picked up
-            logger.error(json.dumps({"message": "watermark not readable", "key": key, "error": str(error)}))
+            log.error("watermark not readable", key=key, error=str(error))
             return None
     return _watermark_cache[bucket, key]
-
-
-def _fail(
-    config: Settings,
-    source: events.SourceObject,
-    summary: dict[str, Any],
-    started: float,
-    *,
-    reason: str,
-    message: str,
-) -> dict[str, Any]:
-    summary.update(
-        status="failure",
-        error_type=reason,
-        error_message=message,
-        duration_ms=_elapsed_ms(started),
-    )
-    return _report(config, source, summary, logging.ERROR)
-
-
-def _report(config: Settings, source: events.SourceObject, summary: dict[str, Any], level: int) -> dict[str, Any]:
-    """Tell every channel the outcome: metric, history, notification and log line."""
-    metrics.emit(summary, config.function_name)
-    history.record(config.history_table, summary)
-    notify.publish(config.topic_arn, summary)
-    _log(level, source, summary["request_id"], outcome=summary["status"], **_log_fields(summary))
-    return summary
-
-
-def _elapsed_ms(started: float) -> int:
-    return round((time.perf_counter() - started) * 1000)
-
-
-def _log_fields(summary: dict[str, Any]) -> dict[str, Any]:
-    skip = ("status", "source_bucket", "source_key", "request_id")
-    return {name: value for name, value in summary.items() if name not in skip}
-
-
-def _log(level: int, source: events.SourceObject, request_id: str, **fields: Any) -> None:
-    """One JSON line per record, so CloudWatch Logs Insights can filter on any field."""
-    line = {"request_id": request_id, "bucket": source.bucket, "key": source.key, **fields}
-    logger.log(level, json.dumps(line, default=str))

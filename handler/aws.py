@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
@@ -33,3 +34,9 @@ def sns() -> SNSClient:
 def dynamodb() -> DynamoDBClient:
     """The container's DynamoDB client (processing history)."""
     return boto3.client("dynamodb", config=_CONFIG)
+
+
+@cache
+def cloudfront() -> CloudFrontClient:
+    """The container's CloudFront client (invalidations of replaced renditions)."""
+    return boto3.client("cloudfront", config=_CONFIG)

@@ -1,36 +1,184 @@
-"""S3 event records -> the objects to process, with keys URL-decoded as S3 encodes them."""
+"""Every shape an S3 change reaches the function in -> the objects it names. Never raises.
+
+Direct S3 notifications, SQS messages (S3 -> SQS, or S3 -> SNS -> SQS, raw or not), SNS records and
+EventBridge "Object Created"/"Object Deleted" events. Anything else, or anything malformed, becomes an
+`Unusable` item naming why, so one bad record never hides the others.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+# How deep envelopes may nest (SQS -> SNS -> S3 is three).
+MAX_DEPTH = 4
+EVENTBRIDGE_TYPES = ("Object Created", "Object Deleted")
+
 
 @dataclass(frozen=True)
 class SourceObject:
-    """One object named by an S3 ObjectCreated or ObjectRemoved record."""
+    """One object named by a creation or removal record."""
 
     bucket: str
     key: str
     etag: str | None
     version_id: str | None
     removed: bool = False
+    # A removal of one specific version: an older version may have become the current one.
+    version_removed: bool = False
 
 
-def s3_objects(event: Mapping[str, Any]) -> Iterator[SourceObject]:
-    """Yield the object of every ObjectCreated and ObjectRemoved record; test events and others are skipped."""
-    for record in event.get("Records", []):
-        name = str(record.get("eventName", ""))
-        if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
-            continue
-        s3 = record.get("s3", {})
-        obj = s3.get("object", {})
-        yield SourceObject(
-            bucket=s3["bucket"]["name"],
-            key=unquote_plus(obj["key"]),
-            etag=obj.get("eTag"),
-            version_id=obj.get("versionId"),
-            removed=name.startswith("ObjectRemoved:"),
-        )
+@dataclass(frozen=True)
+class Unusable:
+    """A record that names no object the function can act on; `reason` is a short code."""
+
+    reason: str
+    detail: str
+
+
+Item = SourceObject | Unusable
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the trigger delivers and retries as one: the whole event, or one SQS message."""
+
+    message_id: str | None
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A parsed invocation: its messages, whether they came from SQS, whether to notify uploaders."""
+
+    messages: tuple[Message, ...]
+    from_sqs: bool = False
+    notify: bool = True
+
+
+def parse(event: Any) -> Batch:
+    """Every message of an invocation; never raises, whatever the event holds."""
+    notify = not (isinstance(event, Mapping) and event.get("notify") is False)
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if isinstance(records, list) and records and all(_source(record) == "aws:sqs" for record in records):
+        messages = tuple(Message(_message_id(record), tuple(_record(record, 1))) for record in records)
+        return Batch(messages, from_sqs=True, notify=notify)
+    return Batch((Message(None, tuple(_payload(event, 0))),), notify=notify)
+
+
+def s3_objects(event: Any) -> Iterator[SourceObject]:
+    """The objects an event names, whatever its shape (unusable records are left out)."""
+    for message in parse(event).messages:
+        yield from (item for item in message.items if isinstance(item, SourceObject))
+
+
+def _source(record: Any) -> str:
+    if not isinstance(record, Mapping):
+        return ""
+    return str(record.get("eventSource") or record.get("EventSource") or "")
+
+
+def _message_id(record: Mapping[str, Any]) -> str | None:
+    message_id = record.get("messageId")
+    return message_id if isinstance(message_id, str) else None
+
+
+def _payload(payload: Any, depth: int) -> list[Item]:
+    """The items of one event or envelope body."""
+    if depth > MAX_DEPTH:
+        return [Unusable("malformed_event", "envelopes nested too deep")]
+    if not isinstance(payload, Mapping):
+        return [Unusable("malformed_event", f"event is {type(payload).__name__}, not an object")]
+    if payload.get("Event") == "s3:TestEvent":
+        return []  # S3 checks a new notification configuration with it
+    if "detail-type" in payload:
+        return [_guarded(_eventbridge, payload)]
+    if payload.get("Type") == "Notification" and "Message" in payload:
+        return _json(payload["Message"], depth + 1)  # an SNS notification delivered to SQS
+    if "Records" in payload:
+        records = payload["Records"]
+        if not isinstance(records, list):
+            return [Unusable("malformed_event", f"Records is {type(records).__name__}, not a list")]
+        return [item for record in records for item in _record(record, depth + 1)]
+    return [Unusable("unknown_event", f"an event with keys {sorted(map(str, payload))[:10]}")]
+
+
+def _record(record: Any, depth: int) -> list[Item]:
+    source = _source(record)
+    if not isinstance(record, Mapping):
+        return [Unusable("malformed_record", f"record is {type(record).__name__}, not an object")]
+    if source == "aws:sqs":
+        return _json(record.get("body"), depth + 1)
+    if source == "aws:sns":
+        sns = record.get("Sns")
+        return _json(sns.get("Message") if isinstance(sns, Mapping) else None, depth + 1)
+    if source == "aws:s3" or "s3" in record:
+        return [_guarded(_s3_record, record)]
+    return [Unusable("unknown_event", f"a record from {source or 'an unknown source'}")]
+
+
+def _json(text: Any, depth: int) -> list[Item]:
+    if not isinstance(text, str):
+        return [Unusable("malformed_record", "the envelope holds no message text")]
+    try:
+        return _payload(json.loads(text), depth)
+    except ValueError:
+        return [Unusable("malformed_record", f"the message is not JSON: {text[:200]!r}")]
+
+
+def _guarded(parse_one: Any, record: Mapping[str, Any]) -> Item:
+    """`parse_one(record)`, or an Unusable naming what was missing or of the wrong type."""
+    try:
+        item: Item = parse_one(record)
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        return Unusable("malformed_record", f"{type(error).__name__}: {error}")
+    return item
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} is missing or not text")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _s3_record(record: Mapping[str, Any]) -> Item:
+    name = str(record.get("eventName", ""))
+    if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
+        return Unusable("unknown_event", f"S3 event {name or 'without a name'}")
+    s3 = record["s3"]
+    obj = s3["object"]
+    version_id = _optional_text(obj.get("versionId"))
+    removed = name.startswith("ObjectRemoved:")
+    return SourceObject(
+        bucket=_text(s3["bucket"]["name"], "bucket name"),
+        key=unquote_plus(_text(obj["key"], "object key")),  # S3 notifications URL-encode keys
+        etag=_optional_text(obj.get("eTag")),
+        version_id=version_id,
+        removed=removed,
+        version_removed=name == "ObjectRemoved:Delete" and version_id is not None,
+    )
+
+
+def _eventbridge(event: Mapping[str, Any]) -> Item:
+    kind = event.get("detail-type")
+    if event.get("source") != "aws.s3" or kind not in EVENTBRIDGE_TYPES:
+        return Unusable("unknown_event", f"EventBridge {kind} from {event.get('source')}")
+    detail = event["detail"]
+    obj = detail["object"]
+    version_id = _optional_text(obj.get("version-id"))
+    removed = kind == "Object Deleted"
+    return SourceObject(
+        bucket=_text(detail["bucket"]["name"], "bucket name"),
+        key=_text(obj["key"], "object key"),  # EventBridge sends keys as they are, not URL-encoded
+        etag=_optional_text(obj.get("etag")),
+        version_id=version_id,
+        removed=removed,
+        version_removed=removed and detail.get("deletion-type") == "Permanently Deleted" and version_id is not None,
+    )

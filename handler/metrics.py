@@ -1,34 +1,43 @@
-"""Per-image CloudWatch metrics in the embedded metric format: one stdout line, no API call."""
+"""Per-record CloudWatch metrics in the embedded metric format: one log line, no API call."""
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from handler import log
+from handler.outcome import DELETED, FAILURE, IGNORED, SKIPPED, SUCCESS
+
 NAMESPACE = "ImageProcessor"
+# The count metric of each status; failures and ignored records also carry their reason as a dimension.
+COUNTS = {
+    SUCCESS: "ImagesProcessed",
+    FAILURE: "ImagesFailed",
+    SKIPPED: "ImagesSkipped",
+    DELETED: "ImagesDeleted",
+    IGNORED: "RecordsIgnored",
+}
+WITH_REASON = (FAILURE, IGNORED)
 
 
-def emf_record(summary: dict[str, Any], function_name: str, now_ms: int | None = None) -> dict[str, Any]:
-    """The EMF document for one processed or failed image (ImagesFailed carries the reason)."""
-    values: dict[str, tuple[float, str]] = {}
+def emf_record(document: Mapping[str, Any], function_name: str, now_ms: int | None = None) -> dict[str, Any]:
+    """The EMF document for one outcome document (`Outcome.document()`)."""
+    status = document["status"]
+    values: dict[str, tuple[float, str]] = {COUNTS[status]: (1, "Count")}
     dimensions = ["FunctionName"]
     properties: dict[str, Any] = {"FunctionName": function_name}
-    if summary["status"] == "success":
-        width, height = summary.get("original_size", (0, 0))
-        values = {
-            "ImagesProcessed": (1, "Count"),
-            "BytesIn": (summary.get("bytes_in", 0), "Bytes"),
-            "BytesOut": (summary.get("bytes_out", 0), "Bytes"),
+    if status == SUCCESS:
+        width, height = document.get("original_size") or (0, 0)
+        values |= {
+            "BytesIn": (document.get("bytes_in") or 0, "Bytes"),
+            "BytesOut": (document.get("bytes_out") or 0, "Bytes"),
             "Pixels": (width * height, "Count"),
         }
-    else:
-        values = {"ImagesFailed": (1, "Count")}
+    if status in WITH_REASON:
         dimensions = ["FunctionName", "Reason"]
-        properties["Reason"] = summary.get("error_type", "unknown")
-    values["ProcessingMs"] = (summary.get("duration_ms", 0), "Milliseconds")
+        properties["Reason"] = document.get("error_type") or "unknown"
+    values["ProcessingMs"] = (document.get("duration_ms") or 0, "Milliseconds")
     return {
         "_aws": {
             "Timestamp": now_ms if now_ms is not None else int(time.time() * 1000),
@@ -45,21 +54,6 @@ def emf_record(summary: dict[str, Any], function_name: str, now_ms: int | None =
     }
 
 
-class _StdoutLines(logging.Handler):
-    """Bare JSON lines on the current stdout: the Lambda log prefix would hide them from EMF."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        sys.stdout.write(record.getMessage() + "\n")
-        sys.stdout.flush()
-
-
-logger = logging.getLogger("image-processor.metrics")
-logger.propagate = False
-logger.setLevel(logging.INFO)
-if not logger.handlers:
-    logger.addHandler(_StdoutLines())
-
-
-def emit(summary: dict[str, Any], function_name: str) -> None:
-    """Log the record as its own line; CloudWatch Logs turns it into metrics."""
-    logger.info(json.dumps(emf_record(summary, function_name)))
+def emit(document: Mapping[str, Any], function_name: str) -> None:
+    """Write the record as its own log line; CloudWatch Logs turns it into metrics."""
+    log.metric(emf_record(document, function_name))

@@ -6,11 +6,14 @@ so a bad entry is refused before deployment with the same message the function w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
+
+from handler.settings import FIELD, ConfigError, default
 
 FITS = ("inside", "cover", "contain")
 FORMATS = ("jpeg", "png", "webp", "avif", "auto")
@@ -19,6 +22,10 @@ POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 EXTENSIONS = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",), "avif": (".avif",)}
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
 RESIZED_PREFIX = "resized/"
+# Extensions of images the function reads or writes (case does not matter).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic", ".heif")
+MAX_KEY_BYTES = 1024  # S3's limit
+LONG_KEYS = ".long/"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -40,11 +47,11 @@ class RenditionSpec:
     """One output of an upload. The unnamed spec is the default `resized/<key>` rendition."""
 
     name: str = ""
-    width: int = 800
-    height: int = 600
+    width: int = default("width")
+    height: int = default("height")
     fit: str = "inside"
     format: str = "jpeg"
-    quality: int = 85
+    quality: int = default("jpeg_quality")
     upscale: bool = False
     crop: str = "entropy"
     background: str = "#ffffff"
@@ -53,19 +60,19 @@ class RenditionSpec:
     watermark: Watermark | None = None
 
     def key(self, source_key: str, output_format: str) -> str:
-        """`resized/[<name>/]<key>`, with the format's extension appended unless the key has it already."""
-        prefix = f"{RESIZED_PREFIX}{self.name}/" if self.name else RESIZED_PREFIX
-        extensions = EXTENSIONS[output_format]
-        if source_key.lower().endswith(extensions):
-            return prefix + source_key
-        return prefix + source_key + extensions[0]
+        """Where the rendition of `source_key` in `output_format` goes (see rendition_key)."""
+        return rendition_key(self.name, source_key, output_format)
 
     def possible_keys(self, source_key: str) -> list[str]:
         """Every key this spec may have written for `source_key` (`auto` decides per image)."""
-        formats = {"auto": ["jpeg", "png", "webp"] if self.animated else ["jpeg", "png"]}.get(
-            self.format, [self.format]
-        )
-        return [self.key(source_key, output_format) for output_format in formats]
+        return [self.key(source_key, output_format) for output_format in self.output_formats]
+
+    @property
+    def output_formats(self) -> list[str]:
+        """The formats this spec may produce."""
+        if self.format == "auto":
+            return ["jpeg", "png", "webp"] if self.animated else ["jpeg", "png"]
+        return [self.format]
 
     @property
     def background_rgb(self) -> tuple[int, int, int]:
@@ -74,24 +81,53 @@ class RenditionSpec:
         return value >> 16, (value >> 8) & 0xFF, value & 0xFF
 
 
+def rendition_key(name: str, source_key: str, output_format: str) -> str:
+    """`resized/[<name>/]<key>`, plus the format's extension when the name needs it to stay unambiguous.
+
+    No two source keys share a rendition key (so no upload overwrites or deletes another's rendition):
+    - `cat.jpg` -> `resized/cat.jpg` and `cat` -> `resized/cat`: kept as they are;
+    - `cat.png` -> `resized/cat.png.jpg`: another image extension gets the format's appended;
+    - `cat.png.jpg` -> `resized/cat.png.jpg.jpg`: so does a name whose stem ends in an image extension.
+    The three families differ in what precedes the last extension (nothing image-like, a non-output
+    image extension, an output one), so they cannot meet. A key that would pass S3's 1024-byte limit, or
+    that starts with the reserved `.long/`, goes to `resized/[<name>/].long/<sha256 of the key>.<ext>`.
+    """
+    prefix = f"{RESIZED_PREFIX}{name}/" if name else RESIZED_PREFIX
+    extension = EXTENSIONS[output_format][0]
+    last, stem = _extension(source_key), source_key.rsplit(".", 1)[0]
+    needs_extension = last in IMAGE_EXTENSIONS and (
+        last not in EXTENSIONS[output_format] or _extension(stem) in IMAGE_EXTENSIONS
+    )
+    key = prefix + source_key + (extension if needs_extension else "")
+    if len(key.encode()) > MAX_KEY_BYTES or source_key.startswith(LONG_KEYS):
+        return f"{prefix}{LONG_KEYS}{hashlib.sha256(source_key.encode()).hexdigest()}{extension}"
+    return key
+
+
+def _extension(key: str) -> str | None:
+    """The lower-case extension of the key's last path segment (`.png`), or None."""
+    name = key.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[1].lower() if "." in name else None
+
+
 def default_renditions(width: int, height: int, quality: int) -> tuple[RenditionSpec, ...]:
     """The spec's single rendition: fit inside width x height, JPEG, under `resized/<key>`."""
     return (RenditionSpec(width=width, height=height, quality=quality),)
 
 
 def parse_renditions(text: str) -> tuple[RenditionSpec, ...]:
-    """Parse the RENDITIONS JSON list; errors name the entry (`renditions[1] (thumb): ...`)."""
+    """Parse the RENDITIONS JSON list; a ConfigError names the entry (`RENDITIONS entry 1 (thumb): ...`)."""
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"RENDITIONS is not valid JSON: {error}") from None
+        raise ConfigError("renditions", f"is not valid JSON: {error}") from None
     if not isinstance(entries, list) or not entries:
-        raise ValueError("RENDITIONS must be a non-empty JSON list of renditions")
+        raise ConfigError("renditions", "must be a non-empty JSON list of renditions")
     specs = tuple(_spec(index, entry) for index, entry in enumerate(entries))
     names = [spec.name for spec in specs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ValueError(f"RENDITIONS: names must be unique, repeated: {', '.join(duplicates)}")
+        raise ConfigError("renditions", f"names must be unique, repeated: {', '.join(duplicates)}")
     return specs
 
 
@@ -120,23 +156,23 @@ def watermark_keys(specs: Sequence[RenditionSpec]) -> list[str]:
 
 
 def _spec(index: int, entry: Any) -> RenditionSpec:
-    label = f"RENDITIONS[{index}]"
+    label = f"entry {index}"
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{label} must be an object")
+        raise ConfigError("renditions", f"{label} must be an object")
     label = f"{label} ({entry.get('name', '?')})"
     _no_unknown(label, entry, RenditionSpec)
     try:
         watermark = _watermark(label, entry["watermark"]) if "watermark" in entry else None
         spec = RenditionSpec(**{**entry, "watermark": watermark})
     except TypeError as error:
-        raise ValueError(f"{label}: {error}") from None
+        raise ConfigError("renditions", f"{label}: {error}") from None
     problems = [
         (not isinstance(spec.name, str) or not _NAME.match(spec.name), "name must be 1-32 of a-z, 0-9, - and _"),
-        (not _int_between(spec.width, 1, 10_000), "width must be an integer from 1 to 10000"),
-        (not _int_between(spec.height, 1, 10_000), "height must be an integer from 1 to 10000"),
+        (not _within(spec.width, "width"), f"width must be an integer from {_limits('width')}"),
+        (not _within(spec.height, "height"), f"height must be an integer from {_limits('height')}"),
         (spec.fit not in FITS, f"fit must be one of {', '.join(FITS)}"),
         (spec.format not in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
-        (not _int_between(spec.quality, 1, 100), "quality must be an integer from 1 to 100"),
+        (not _within(spec.quality, "jpeg_quality"), f"quality must be an integer from {_limits('jpeg_quality')}"),
         (not isinstance(spec.upscale, bool), "upscale must be true or false"),
         (spec.crop not in CROPS, f"crop must be one of {', '.join(CROPS)}"),
         (not isinstance(spec.background, str) or not _COLOUR.match(spec.background), "background must be #rrggbb"),
@@ -146,13 +182,13 @@ def _spec(index: int, entry: Any) -> RenditionSpec:
     ]
     for failed, message in problems:
         if failed:
-            raise ValueError(f"{label}: {message}")
+            raise ConfigError("renditions", f"{label}: {message}")
     return spec
 
 
 def _watermark(label: str, entry: Any) -> Watermark:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{label}: watermark must be an object")
+        raise ConfigError("renditions", f"{label}: watermark must be an object")
     _no_unknown(f"{label} watermark", entry, Watermark)
     mark = Watermark(**entry)
     problems = [
@@ -172,7 +208,7 @@ def _watermark(label: str, entry: Any) -> Watermark:
     ]
     for failed, message in problems:
         if failed:
-            raise ValueError(f"{label}: {message}")
+            raise ConfigError("renditions", f"{label}: {message}")
     return mark
 
 
@@ -180,7 +216,19 @@ def _no_unknown(label: str, entry: Mapping[str, Any], cls: type) -> None:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(entry) - known)
     if unknown:
-        raise ValueError(f"{label}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            "renditions", f"{label}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+
+
+def _within(value: Any, setting: str) -> bool:
+    low, high = FIELD[setting].low, FIELD[setting].high
+    assert low is not None and high is not None
+    return _int_between(value, low, high)
+
+
+def _limits(setting: str) -> str:
+    return f"{FIELD[setting].low} to {FIELD[setting].high}"
 
 
 def _int_between(value: Any, low: int, high: int) -> bool:

@@ -25,7 +25,9 @@ def clear_caches() -> None:
     aws.s3.cache_clear()
     aws.sns.cache_clear()
     aws.dynamodb.cache_clear()
+    aws.cloudfront.cache_clear()
     settings.settings.cache_clear()
+    app._prepare_container.cache_clear()
     app._watermark_cache.clear()
 
 
@@ -100,6 +102,39 @@ def s3_event(
     return {"Records": records}
 
 
+def load_event(name: str) -> dict[str, Any]:
+    """A JSON fixture of tests/events."""
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return loaded
+
+
+def sqs_event(*bodies: dict[str, Any]) -> dict[str, Any]:
+    """An SQS batch as Lambda's event source mapping delivers it, one message per body (from the fixture)."""
+    template = load_event("sqs_s3.json")["Records"][0]
+    records = []
+    for number, body in enumerate(bodies):
+        record = json.loads(json.dumps(template))
+        record.update(messageId=f"message-{number}", body=json.dumps(body))
+        records.append(record)
+    return {"Records": records}
+
+
+def eventbridge_event(
+    key: str, *, etag: str | None = None, version_id: str | None = None, deleted: str = ""
+) -> dict[str, Any]:
+    """EventBridge's "Object Created", or "Object Deleted" with `deleted` as its deletion-type (from the fixtures)."""
+    event = load_event("eventbridge_object_deleted.json" if deleted else "eventbridge_object_created.json")
+    obj: dict[str, Any] = {"key": key, "sequencer": "617f08299329d189"}
+    if etag is not None:
+        obj["etag"] = etag
+    if version_id is not None:
+        obj["version-id"] = version_id
+    event["detail"]["object"] = obj
+    if deleted:
+        event["detail"]["deletion-type"] = deleted
+    return event
+
+
 @pytest.fixture
 def pipeline(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     """Source and destination buckets, the notification topic and an SQS queue subscribed to it."""
@@ -133,3 +168,8 @@ class LambdaContext:
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
+
+
+def log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The handler's JSON log lines captured so far (metric lines left out)."""
+    return [json.loads(record.getMessage()) for record in caplog.records if record.name == "image-processor"]

@@ -13,7 +13,7 @@ from PIL import Image
 
 from handler import app, aws, storage
 from local.samples import encode, photo
-from tests.conftest import DESTINATION, EVENTS, REGION, SOURCE, clear_caches, s3_event
+from tests.conftest import DESTINATION, EVENTS, REGION, SOURCE, clear_caches, log_lines, s3_event
 
 JPEG = encode(photo(1600, 1200), "JPEG")
 
@@ -104,18 +104,22 @@ def test_corrupt_image_gets_failure_notification(pipeline, lambda_context):
 
 def test_non_image_with_other_extension_is_skipped_quietly(pipeline, lambda_context, caplog):
     event = pipeline.upload("notes/readme.txt", b"hello")
-    with caplog.at_level(logging.WARNING, logger="image-processor"):
+    with caplog.at_level(logging.INFO, logger="image-processor"):
         result = app.lambda_handler(event, lambda_context)
     assert result["results"][0]["status"] == "skipped"
     assert result["results"][0]["reason"].startswith("not an image: content is not a supported image")
     assert pipeline.notifications() == []
-    assert json.loads(caplog.records[-1].getMessage())["outcome"] == "skipped"
+    assert log_lines(caplog)[-1]["status"] == "skipped"
 
 
 def test_image_with_other_extension_is_processed_by_content(pipeline, lambda_context):
+    # GIVEN a PNG under a name without an image extension
     event = pipeline.upload("exports/picture.dat", encode(photo(900, 600), "PNG"))
+    # WHEN it is processed
     app.lambda_handler(event, lambda_context)
-    assert destination_keys() == ["resized/exports/picture.dat.jpg"]
+    # THEN its rendition keeps the name (no image extension to disambiguate) and says JPEG in its type
+    assert destination_keys() == ["resized/exports/picture.dat"]
+    assert fetch("resized/exports/picture.dat")[1]["ContentType"] == "image/jpeg"
 
 
 def test_object_above_max_input_bytes_is_refused_without_download(pipeline, lambda_context, monkeypatch):
@@ -213,10 +217,13 @@ def test_one_json_log_line_per_record_with_request_id(pipeline, lambda_context, 
     pipeline.upload("b.txt", b"x")
     with caplog.at_level(logging.INFO, logger="image-processor"):
         app.lambda_handler(s3_event("a.jpg", "b.txt"), lambda_context)
-    lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == "image-processor"]
-    assert [(line["key"], line["outcome"]) for line in lines] == [("a.jpg", "success"), ("b.txt", "skipped")]
+    lines = log_lines(caplog)
+    assert [(line["source_key"], line["message"], line["level"]) for line in lines] == [
+        ("a.jpg", "success", "INFO"),
+        ("b.txt", "skipped", "INFO"),
+    ]
     assert {line["request_id"] for line in lines} == {lambda_context.aws_request_id}
-    assert lines[0]["duration_ms"] >= 0
+    assert lines[0]["duration_ms"] >= 0 and lines[0]["version"] == 1
 
 
 def test_event_from_the_destination_bucket_is_refused(pipeline, lambda_context):
@@ -281,5 +288,29 @@ def test_a_failed_rendition_is_named_and_the_others_are_kept(pipeline, lambda_co
 def test_bad_renditions_variable_fails_at_cold_start(pipeline, lambda_context, monkeypatch):
     monkeypatch.setenv("RENDITIONS", '[{"name": "x", "width": 10, "height": 10, "fit": "zoom"}]')
     clear_caches()
-    with pytest.raises(ValueError, match=r"RENDITIONS\[0\] \(x\): fit"):
+    with pytest.raises(ValueError, match=r"RENDITIONS entry 0 \(x\): fit"):
         app.lambda_handler(s3_event("a.jpg"), lambda_context)
+
+
+def libjpeg_luminance_dc(quality: int) -> int:
+    """The first entry of libjpeg's luminance table at `quality` (IJG scaling of the standard 16)."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return max(1, (16 * scale + 50) // 100)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [({"RESIZE_WIDTH": "320", "RESIZE_HEIGHT": "200", "JPEG_QUALITY": "20"}, (267, 200), 20), ({}, (800, 600), 85)],
+)
+def test_resize_width_height_and_jpeg_quality_are_what_the_handler_uses(pipeline, lambda_context, monkeypatch, case):
+    variables, size, quality = case
+    # GIVEN the size and quality variables (none set means the defaults, 800x600 at 85)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    clear_caches()
+    # WHEN a 1600x1200 photo is processed
+    app.lambda_handler(pipeline.upload("a.jpg", JPEG), lambda_context)
+    # THEN the rendition fits the box and was encoded at that quality (read back from its quantisation table)
+    image, _ = fetch("resized/a.jpg")
+    assert image.size == size
+    assert image.quantization[0][0] == libjpeg_luminance_dc(quality)

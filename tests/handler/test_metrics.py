@@ -47,7 +47,7 @@ def test_the_handler_prints_one_emf_line_per_image(pipeline, lambda_context, cap
     pipeline.upload("b.jpg", b"broken")
 
     app.lambda_handler(s3_event("a.jpg", "b.jpg"), lambda_context)
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    lines = [line for line in map(json.loads, capsys.readouterr().out.splitlines()) if "_aws" in line]
     assert [line.get("ImagesProcessed", 0) for line in lines] == [1, 0]
     assert lines[1]["Reason"] == "not_an_image"
     for line in lines:

@@ -32,12 +32,13 @@ def test_named_renditions_parse_with_defaults():
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"name": "Thumb!", "width": 1, "height": 1}, r"RENDITIONS\[0\] \(Thumb!\): name"),
+        ({"name": "Thumb!", "width": 1, "height": 1}, r"RENDITIONS entry 0 \(Thumb!\): name"),
         ({"name": "t", "width": 0, "height": 1}, "width"),
         ({"name": "t", "width": 10, "height": "10"}, "height"),
         ({"name": "t", "width": 10, "height": 10, "fit": "stretch"}, "fit must be one of"),
         ({"name": "t", "width": 10, "height": 10, "format": "bmp"}, "format must be one of"),
         ({"name": "t", "width": 10, "height": 10, "quality": 0}, "quality"),
+        ({"name": "t", "width": 10, "height": 10, "quality": 96}, "quality must be an integer from 1 to 95"),
         ({"name": "t", "width": 10, "height": 10, "upscale": "yes"}, "upscale"),
         ({"name": "t", "width": 10, "height": 10, "crop": "faces"}, "crop must be one of"),
         ({"name": "t", "width": 10, "height": 10, "background": "white"}, "background"),

@@ -14,9 +14,19 @@ import pulumi
 import pytest
 from pulumi.runtime import mocks, settings
 
+from components import packaging
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Code for a component under test: the real archive (wheels from PyPI) is tested by `make test-packaging`.
+STUB_ARCHIVE = pulumi.AssetArchive({"handler/app.py": pulumi.StringAsset("def lambda_handler(event, context): ...\n")})
+# ARNs whose shape the program relies on (service principals' aws:SourceArn conditions).
+ARN_FORMATS = {
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    "aws:cloudfront/distribution:Distribution": "arn:aws:cloudfront::{account}:distribution/{name}",
+}
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -38,6 +48,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "iam": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
             "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
         }.get(service, f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{name}")
+        if args.typ in ARN_FORMATS:
+            arn = ARN_FORMATS[args.typ].format(region=REGION, account=ACCOUNT_ID, name=name)
         state.setdefault("arn", arn)
         if args.typ == "aws:s3/bucket:Bucket":
             state.setdefault("bucketRegionalDomainName", f"{name}.s3.{REGION}.amazonaws.com")
@@ -65,6 +77,7 @@ class Deployment:
     warnings: list[str] = field(default_factory=list)
     depends_on: dict[str, list[str]] = field(default_factory=dict)
     returned: Any = None
+    archives_built: list[tuple[str, str]] = field(default_factory=list)
 
     def of_type(self, typ: str) -> list[mocks.MockResourceArgs]:
         return [r for r in self.registrations if r.typ == typ]
@@ -94,9 +107,21 @@ class _RecordingHandler(logging.Handler):
 
 @pytest.fixture
 def run_pulumi(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runner]:
-    """Run `program` (a callable, or the project's __main__.py) under recording mocks with `config`."""
+    """Run `program` (a callable, or the project's __main__.py) under recording mocks with `config`.
+
+    Hermetic: `packaging.build_archive` is replaced by a stub that records what was asked for.
+    """
+
+    archives_built: list[tuple[str, str]] = []
+
+    def stub_build_archive(runtime: str, architecture: str) -> Path:
+        archives_built.append((runtime, architecture))
+        return Path(f"build/lambda/stub-{runtime}-{architecture}.zip")
+
+    monkeypatch.setattr(packaging, "build_archive", stub_build_archive)
 
     def run(program: Callable[[], Any] | None = None, stack: str = "dev", **config: str) -> Deployment:
+        archives_built.clear()
         recorder = RecordingMocks()
         monitor = mocks.MockMonitor(recorder)
         engine_log = _RecordingHandler()
@@ -132,7 +157,13 @@ def run_pulumi(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runner]:
         body()
         returned = outputs.pop("returned", None)
         deployment = Deployment(
-            recorder.registrations, list(monitor.resources), outputs, engine_log.messages, depends_on, returned
+            recorder.registrations,
+            list(monitor.resources),
+            outputs,
+            engine_log.messages,
+            depends_on,
+            returned,
+            list(archives_built),
         )
         deprecated = [message for message in deployment.warnings if "deprecated" in message]
         assert not deprecated, f"deprecated pulumi-aws resources or properties used: {deprecated}"

@@ -1,0 +1,1 @@
+"""The project's Pulumi policy pack: `pulumi preview --policy-pack policy`."""

@@ -1,0 +1,102 @@
+"""The one logger and the one outcome document."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from handler import app, log
+from handler.outcome import Outcome, RenditionMade
+from local.samples import encode, photo
+from tests.conftest import clear_caches, log_lines
+
+
+@pytest.fixture
+def restore_logging():
+    yield
+    log.configure({})
+    log.LOGGER.handlers.clear()
+    log.LOGGER.propagate = True
+
+
+@pytest.mark.parametrize(
+    ("configured", "shown"),
+    [
+        ("", ["INFO", "WARN", "ERROR"]),
+        ("WARN", ["WARN", "ERROR"]),
+        ("ERROR", ["ERROR"]),
+        ("DEBUG", ["DEBUG", "INFO", "WARN", "ERROR"]),
+    ],
+)
+def test_lambdas_log_level_is_honoured(restore_logging, caplog, configured, shown):
+    # GIVEN Lambda's configured application log level
+    log.configure({"AWS_LAMBDA_LOG_LEVEL": configured})
+    # WHEN a line of each level is logged
+    with caplog.at_level(logging.DEBUG, logger="image-processor.metrics"):
+        for write in (log.debug, log.info, log.warning, log.error):
+            write("hello")
+    # THEN only those at or above it are written
+    assert [line["level"] for line in log_lines(caplog)] == shown
+
+
+def test_in_lambda_lines_are_bare_json_on_stdout_with_the_request_id(restore_logging, capsys):
+    # GIVEN the logger configured as in Lambda, within an invocation
+    log.configure({"AWS_LAMBDA_FUNCTION_NAME": "image-processor-dev", "AWS_LAMBDA_LOG_LEVEL": "ERROR"})
+    log.bind("request-1")
+    # WHEN an error and a metric are written
+    log.error("broken", key="a.jpg")
+    log.metric({"_aws": {}, "ImagesFailed": 1})
+    # THEN both are JSON lines naming the request; the metric passes the ERROR filter with that level
+    error, metric = (json.loads(text) for text in capsys.readouterr().out.splitlines())
+    assert (error["level"], error["message"], error["key"], error["request_id"]) == (
+        "ERROR",
+        "broken",
+        "a.jpg",
+        "request-1",
+    )
+    assert error["timestamp"].endswith("Z")
+    assert (metric["level"], metric["request_id"], metric["ImagesFailed"]) == ("ERROR", "request-1", 1)
+
+
+def test_every_line_of_an_invocation_carries_its_request_id(pipeline, lambda_context, caplog, monkeypatch):
+    monkeypatch.setenv("HISTORY_TABLE", "no-such-table")  # its failure is logged from another module
+    clear_caches()
+    with caplog.at_level(logging.INFO, logger="image-processor"):
+        app.lambda_handler(pipeline.upload("a.jpg", encode(photo(40, 30), "JPEG")), lambda_context)
+    lines = log_lines(caplog)
+    assert [line["message"] for line in lines] == ["history not written", "success"]
+    assert {line["request_id"] for line in lines} == {lambda_context.aws_request_id}
+
+
+def test_the_document_is_the_one_serialisation():
+    # GIVEN an outcome with a rendition
+    made = RenditionMade("thumb", "resized/thumb/a.jpg", (10, 8), 123, "jpeg")
+    outcome = Outcome(
+        "success", "src", "a.jpg", "dst", "r-1", destination_key=made.key, renditions=(made,), new_size=(10, 8)
+    )
+    document = outcome.document()
+    # THEN it has schema version 1, lists for sizes and every field the notification reads
+    assert document["version"] == 1
+    assert document["renditions"] == [
+        {"name": "thumb", "key": "resized/thumb/a.jpg", "size": [10, 8], "bytes": 123, "format": "jpeg"}
+    ]
+    assert document["new_size"] == [10, 8] and document["original_size"] is None
+    assert set(document) >= {
+        "status", "source_bucket", "source_key", "destination_bucket", "destination_key", "request_id", "bytes_in",
+        "bytes_out", "source_format", "original_size", "new_size", "renditions", "error_type", "error_message",
+        "duration_ms", "version",
+    }  # fmt: skip
+    assert json.loads(json.dumps(document)) == document
+
+
+def test_failed_turns_any_outcome_into_a_notified_failure():
+    failed = Outcome("skipped", "src", "a.jpg", "dst", "r").failed("corrupt", "truncated")
+    assert (failed.status, failed.error_type, failed.error_message, failed.notifies) == (
+        "failure",
+        "corrupt",
+        "truncated",
+        True,
+    )
+    assert not Outcome("deleted", "src", "a.jpg", "dst", "r").notifies
