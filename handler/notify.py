@@ -133,7 +133,7 @@ def _dimensions(size: Any) -> str:
     return f"{size[0]} x {size[1]}" if size else "?"
 
 
-def _renditions(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def renditions(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """Every rendition the outcome names: its list when there are named ones, else the single default one."""
     if document.get("renditions"):
         return list(document["renditions"])
@@ -151,7 +151,7 @@ def email_text(document: Mapping[str, Any], *, region: str = "", cdn_domain: str
         if document.get("original_size"):
             original = f"{document.get('source_format', '')} {_dimensions(document['original_size'])}".strip()
             lines.append(f"Original: {original}, {readable_bytes(int(document.get('bytes_in') or 0))}")
-        for rendition in _renditions(document):
+        for rendition in renditions(document):
             name = f" {rendition['name']}" if rendition.get("name") else ""
             fmt = f"{str(rendition.get('format', '')).upper()} " if rendition.get("format") else ""
             link = object_link(

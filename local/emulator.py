@@ -7,7 +7,7 @@ import logging
 import os
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -51,7 +51,37 @@ class LocalPipeline:
             "SOURCE_BUCKET": self.source_bucket,
             "SNS_TOPIC_ARN": self.topic_arn,
             "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
         }
+
+    def sent_emails(self) -> list[Email]:
+        """Every notification published so far, as an e-mail subscriber would read it.
+
+        moto delivers nothing to e-mail subscriptions, so this reads what was published from the
+        emulator's backend (it runs in this process) and picks the message SNS sends to protocol "email".
+        """
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[ACCOUNT_ID][REGION].topics[self.topic_arn]
+        emails = []
+        for _, message, subject, _, _ in list(topic.sent_notifications):
+            per_protocol = json.loads(message)
+            document = json.loads(per_protocol["default"])
+            emails.append(Email(subject or "", per_protocol.get("email", per_protocol["default"]), document))
+        return emails
+
+
+@dataclass(frozen=True)
+class Email:
+    """One notification as its e-mail recipient reads it, with the document machines received."""
+
+    subject: str
+    body: str
+    document: dict[str, Any]
+
+    def as_read(self) -> str:
+        """The e-mail as a mail client shows it."""
+        return f"Subject: {self.subject}\n\n{self.body}"
 
 
 def start_emulator() -> tuple[ThreadedMotoServer, str]:
