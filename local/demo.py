@@ -73,7 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         uploads = files_from(args.paths) if args.paths else demo_uploads()
         if args.paths and not uploads and not args.serve:
             raise UserError(f"no files in {', '.join(map(str, args.paths))}: nothing to upload")
-        clear_out(args.out)
         with running(args.out, renditions, args.port if args.serve else None) as run:
             if args.serve:
                 return serve(run, uploads if args.paths else [])
@@ -124,6 +123,7 @@ def clear_out(out: Path) -> None:
 @contextmanager
 def running(out: Path, renditions: str, gallery_port: int | None) -> Iterator[Running]:
     """The emulator with the pipeline and its event pump; with a port, the live gallery too."""
+    clear_out(out)
     logging.basicConfig(filename=out / "handler.log", filemode="w", level=logging.INFO, format="%(message)s")
     # The metric lines Lambda would turn into CloudWatch metrics go beside the log, not to the console.
     logging.getLogger("image-processor.metrics").handlers = [logging.FileHandler(out / "metrics.log", "w")]
