@@ -9,6 +9,7 @@ with out/index.html. `--serve` keeps it running with a live gallery at http://12
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -27,7 +28,7 @@ from botocore.exceptions import ClientError
 from handler import app
 from handler.renditions import parse_renditions
 from local import gallery, live
-from local.emulator import Email, LocalPipeline, provision, start_emulator
+from local.emulator import REGION, Email, LocalPipeline, provision, start_emulator
 from local.pump import EventPump
 from local.samples import BAD_DEMO_KEYS, demo_uploads
 
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError(f"no files in {', '.join(map(str, args.paths))}: nothing to upload")
         with running(args.out, renditions, args.port if args.serve else None) as run:
             if args.serve:
-                return serve(run, uploads if args.paths else [])
+                return serve(run, uploads if args.paths else [], args.out)
             expected = (
                 {} if args.paths else {key: "failure" if key in BAD_DEMO_KEYS else "success" for key, _ in uploads}
             )
@@ -290,7 +291,7 @@ def wait_for_outcomes(pump: EventPump, keys: set[str]) -> dict[str, dict[str, An
     return outcomes
 
 
-def serve(run: Running, uploads: list[tuple[str, bytes]]) -> int:
+def serve(run: Running, uploads: list[tuple[str, bytes]], out: Path) -> int:
     """Keep the emulator, the pump and the live gallery running until Ctrl-C."""
     pipeline = run.pipeline
     print(f"Live gallery: {run.gallery_url}  (drop images on the page to upload them)")
@@ -298,6 +299,13 @@ def serve(run: Running, uploads: list[tuple[str, bytes]]) -> int:
     print(
         f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url {pipeline.endpoint} "
         f"s3 cp photo.jpg s3://{pipeline.source_bucket}/photo.jpg"
+    )
+    outputs = out / "outputs.json"
+    outputs.write_text(json.dumps(pipeline.stack_outputs(), indent=2))
+    print("Re-process what is in the source bucket (local backfill), from another terminal:")
+    print(
+        f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={REGION} make backfill "
+        f'ARGS="--outputs {outputs} --endpoint-url {pipeline.endpoint} --events-queue-url {pipeline.events_queue_url}"'
     )
     print(f"Results land in s3://{pipeline.destination_bucket}/resized/. Ctrl-C stops.", flush=True)
     for key, data in uploads:

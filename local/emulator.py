@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 STACK = "local"
+FUNCTION_NAME = "image-processor-local"
 MAX_RECEIVES = 3  # like Lambda's async invocation: the first attempt and 2 retries
 
 
@@ -52,6 +53,16 @@ class LocalPipeline:
             "SNS_TOPIC_ARN": self.topic_arn,
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": REGION,
+        }
+
+    def stack_outputs(self) -> dict[str, str]:
+        """The outputs `pulumi stack output --json` would give for this pipeline (tools read them)."""
+        return {
+            "sourceBucketName": self.source_bucket,
+            "destinationBucketName": self.destination_bucket,
+            "functionName": FUNCTION_NAME,
+            "notificationTopicArn": self.topic_arn,
+            "deadLetterQueueUrl": self.dead_letter_queue_url,
         }
 
     def sent_emails(self) -> list[Email]:
