@@ -291,6 +291,16 @@ def wait_for_outcomes(pump: EventPump, keys: set[str]) -> dict[str, dict[str, An
     return outcomes
 
 
+def local_backfill_command(pipeline: LocalPipeline, out: Path) -> str:
+    """Write the emulator's stack outputs to out/outputs.json; return the `make backfill` command that uses them."""
+    outputs = out / "outputs.json"
+    outputs.write_text(json.dumps(pipeline.stack_outputs(), indent=2))
+    return (
+        f"AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={REGION} make backfill "
+        f'ARGS="--outputs {outputs} --endpoint-url {pipeline.endpoint} --events-queue-url {pipeline.events_queue_url}"'
+    )
+
+
 def serve(run: Running, uploads: list[tuple[str, bytes]], out: Path) -> int:
     """Keep the emulator, the pump and the live gallery running until Ctrl-C."""
     pipeline = run.pipeline
@@ -300,13 +310,8 @@ def serve(run: Running, uploads: list[tuple[str, bytes]], out: Path) -> int:
         f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url {pipeline.endpoint} "
         f"s3 cp photo.jpg s3://{pipeline.source_bucket}/photo.jpg"
     )
-    outputs = out / "outputs.json"
-    outputs.write_text(json.dumps(pipeline.stack_outputs(), indent=2))
     print("Re-process what is in the source bucket (local backfill), from another terminal:")
-    print(
-        f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={REGION} make backfill "
-        f'ARGS="--outputs {outputs} --endpoint-url {pipeline.endpoint} --events-queue-url {pipeline.events_queue_url}"'
-    )
+    print(f"  {local_backfill_command(pipeline, out)}")
     print(f"Results land in s3://{pipeline.destination_bucket}/resized/. Ctrl-C stops.", flush=True)
     for key, data in uploads:
         pipeline.s3().put_object(Bucket=pipeline.source_bucket, Key=key, Body=data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from local.demo import not_as_documented
 from local.emulator import Email, provision, start_emulator
 from local.pump import EventPump
 from local.samples import encode, photo
+from tools import backfill
 
 EXAMPLE_RENDITIONS = Path(__file__).resolve().parents[2] / "local" / "renditions.example.json"
 
@@ -211,3 +214,22 @@ def test_demo_shows_every_rendition_side_by_side_at_its_true_size(tmp_path, caps
     output = capsys.readouterr().out
     assert "5 renditions" in output
     assert "    Result square: JPEG 240 x 240," in output
+
+
+def test_the_printed_local_backfill_command_reprocesses_what_is_in_the_emulator(tmp_path):
+    # GIVEN the local pipeline with one processed upload
+    with demo.running(tmp_path, "", None) as run:
+        pipeline = run.pipeline
+        pipeline.s3().put_object(Bucket=pipeline.source_bucket, Key="a.png", Body=encode(photo(200, 100), "PNG"))
+        demo.wait_for_outcomes(run.pump, {"a.png"})
+        # WHEN the command `make serve` prints is run (its ARGS, through the same module `make backfill` runs)
+        command = demo.local_backfill_command(pipeline, tmp_path)
+        arguments = re.search(r'make backfill ARGS="(.*)"$', command)
+        assert arguments is not None and command.startswith("AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local ")
+        assert backfill.main([*shlex.split(arguments.group(1)), "--state", str(tmp_path / "state")]) == 0
+        # THEN the object is processed a second time
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(run.pump.stats.results) < 2:
+            time.sleep(0.2)
+        assert [result["source_key"] for result in run.pump.stats.results] == ["a.png", "a.png"]
+        assert run.pump.stats.results[-1]["status"] == "success"
