@@ -159,7 +159,7 @@ function figure(picture, cls) {
   return fig;
 }
 
-function show(entry) {
+function show(entry, newest) {
   const old = [...list.children].find((node) => node.dataset.key === entry.key);
   const card = el("article", {}, el("h2", {},
     el("code", {textContent: entry.key}), " ",
@@ -176,7 +176,7 @@ function show(entry) {
   } else {
     card.append(el("p", {textContent: "No e-mail for this outcome."}));
   }
-  if (old) old.replaceWith(card); else list.prepend(card);
+  if (old) old.replaceWith(card); else if (newest) list.prepend(card); else list.append(card);
   document.getElementById("empty").hidden = true;
 }
 
@@ -200,7 +200,7 @@ async function upload(file) {
   }
 }
 
-data.entries.forEach(show);
+data.entries.forEach((entry) => show(entry, false));  // in upload order
 if (data.live) {
   const drop = document.getElementById("drop");
   drop.hidden = false;
@@ -211,7 +211,7 @@ if (data.live) {
     drop.classList.remove("over");
     [...event.dataTransfer.files].forEach(upload);
   });
-  new EventSource("events").addEventListener("message", (event) => show(JSON.parse(event.data)));
+  new EventSource("events").addEventListener("message", (event) => show(JSON.parse(event.data), true));
 }
 </script></body></html>
 """
