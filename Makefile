@@ -7,26 +7,30 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo serve load test lint fmt bench backfill mutate clean
+.PHONY: help demo serve load test lint fmt bench backfill mutate clean chromium
+.DEFAULT_GOAL := help
+
+help:  ## List the targets (this text)
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | awk -F'\t' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 demo: .venv/.synced  ## Run the whole pipeline locally on an embedded AWS emulator (moto)
 	$(RUN) python -m local.demo $(ARGS)
 
-serve: .venv/.synced  ## Keep the local emulator and event pump running for your own uploads
+serve: .venv/.synced  ## The local pipeline with a live gallery at http://127.0.0.1:8080/ (drop images on it)
 	$(RUN) python -m local.demo --serve $(ARGS)
 
 load: .venv/.synced  ## Load and fault test of the local pipeline
 	$(RUN) python -m local.load $(ARGS)
 
-test: lint  ## Lint, type-check and run every test
+test: lint chromium  ## Lint, type-check and run every test (installs Debian's chromium when missing)
 	$(RUN) pytest -n 2 $(ARGS)
 
-lint: .venv/.synced
+lint: .venv/.synced  ## ruff, ruff format --check and mypy --strict
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-fmt: .venv/.synced
+fmt: .venv/.synced  ## Format and fix what ruff can
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
@@ -41,7 +45,10 @@ mutate: .venv/.synced  ## Mutation testing of handler/ and components/policies.p
 	$(RUN) mutmut run --max-children 2 > out/mutmut.log 2>&1 || (tail -20 out/mutmut.log; exit 1)
 	$(RUN) python -m tools.mutation_report
 
-clean:
+chromium:  ## Install Debian's chromium (apt-get) for the gallery's browser test, if /usr/bin/chromium is missing
+	@sh local/install-chromium.sh
+
+clean:  ## Remove .venv, .tools, out/, build/ and caches
 	rm -rf .venv .tools out build mutants .mypy_cache .pytest_cache .ruff_cache
 
 $(UV):

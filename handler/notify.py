@@ -1,43 +1,198 @@
-"""Success and failure notifications: a readable summary plus machine-readable JSON, on SNS."""
+"""Outcome notifications on SNS: a message a person can read by e-mail, the JSON document for machines."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handler import aws
 
-SUBJECT_LIMIT = 100
-logger = logging.getLogger(__name__)
+SUBJECT_LIMIT = 100  # SNS refuses longer subjects, and any non-ASCII one
+DOCUMENT_VERSION = 1
+MACHINE_PROTOCOLS = ("sqs", "lambda", "http", "https", "firehose")
+ELLIPSIS = "..."
+logger = logging.getLogger("image-processor")
+
+# Letters NFKD cannot reduce to ASCII, spelled the way a reader of the language would type them ("-": dropped).
+_SPELLINGS = (
+    (
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюяієїґў",
+        "a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh shch - y - e yu ya i ye yi g u",
+    ),
+    ("αβγδεζηθικλμνξοπρσςτυφχψω", "a v g d e z i th i k l m n x o p r s s t y f ch ps o"),
+    ("ßæøœðþłđ", "ss ae o oe d th l d"),
+)
 
 
-def subject(status: str, key: str) -> str:
-    """A short, ASCII-only SNS subject (SNS rejects others), at most 100 characters."""
-    word = "processed" if status == "success" else "FAILED"
-    ascii_key = unicodedata.normalize("NFKD", key).encode("ascii", "ignore").decode("ascii")
-    printable = "".join(ch if ch.isprintable() else "?" for ch in ascii_key)
-    text = f"Image {word}: {printable}"
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
+def _transliteration() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for letters, spellings in _SPELLINGS:
+        for letter, spelling in zip(letters, spellings.split(), strict=True):
+            ascii_spelling = "" if spelling == "-" else spelling
+            if len(letter.upper()) == 1:  # "ß".upper() is "SS"
+                table[ord(letter.upper())] = ascii_spelling.capitalize()
+            table[ord(letter)] = ascii_spelling
+    return table
 
 
-def body(summary: dict[str, Any]) -> str:
-    """Readable lines first, then the JSON document subscribers can parse."""
-    lines = [f"{name}: {value}" for name, value in summary.items() if value is not None]
-    return "\n".join(lines) + "\n\n" + json.dumps(summary, sort_keys=True)
+_TRANSLITERATION = _transliteration()
+
+# What the uploader can do about each failure; the error message says what happened.
+ADVICE = {
+    "not_an_image": "The file is not an image the pipeline reads (JPEG, PNG, GIF, BMP, TIFF, WebP or HEIC). "
+    "Convert it to one of these formats and upload it again.",
+    "corrupt": "The file is damaged or incomplete. Check that it opens on your computer, "
+    "then upload it again (re-export it if it does not open).",
+    "too_large": "The image is larger than this deployment accepts. Upload a smaller version, "
+    "or ask the operator to raise memorySize, maxPixels or maxInputBytes.",
+    "timeout": "The image took longer than the function's time limit. Upload a smaller version, "
+    "or ask the operator to raise timeout or memorySize.",
+    "rendition_failed": "Some renditions could not be made; the others were written. If a watermark image is "
+    "missing, upload it to the destination bucket, then upload this image again.",
+    "misconfigured": "The deployment is misconfigured; nothing you upload can succeed until the operator fixes it. "
+    "Forward this message to them.",
+}
+DEFAULT_ADVICE = (
+    "Upload the file again. If it fails again, forward this message to the operator: "
+    "the request id below finds the log line."
+)
 
 
-def publish(topic_arn: str, summary: dict[str, Any]) -> bool:
-    """Publish a notification; a failure is logged and reported as False, never raised."""
-    status = str(summary["status"])
+def ascii_text(text: str) -> str:
+    """Printable ASCII for any text: transliterated where a reader could, a short hash where not (e.g. CJK)."""
+    # Spelled before decomposing ("й" is "y", not "i"), and after it (an accented Greek vowel is a vowel and a mark).
+    folded = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATION)).translate(_TRANSLITERATION)
+    parts: list[str] = []
+    foreign = ""
+    for char in [*folded, ""]:
+        if char and not char.isascii() and not unicodedata.combining(char):
+            foreign += char
+            continue
+        if foreign:  # a run of letters with no ASCII spelling still tells names apart
+            parts.append("~" + _short_hash(foreign, 4))
+            foreign = ""
+        if char.isascii():
+            parts.append(char if char.isprintable() else "?")
+    return "".join(parts)
+
+
+def _short_hash(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def middle_ellipsis(path: str, limit: int) -> str:
+    """`path` within `limit` characters, keeping its file name (and that name's extension) whole if it can."""
+    if len(path) <= limit:
+        return path
+    head, slash, name = path.rpartition("/")
+    tail = slash + name
+    if len(tail) + len(ELLIPSIS) <= limit:
+        return head[: limit - len(ELLIPSIS) - len(tail)] + ELLIPSIS + tail
+    room = limit - len(ELLIPSIS)
+    return name[: room - room // 2] + ELLIPSIS + name[len(name) - room // 2 :]
+
+
+def subject(document: Mapping[str, Any]) -> str:
+    """ASCII subject of at most 100 characters that names the file and tells any two uploads apart."""
+    status = str(document.get("status", ""))
+    word = {"success": "Image processed", "failure": "Image FAILED"}.get(status, f"Image {status}")
+    key = str(document.get("source_key", ""))
+    tag = f" [{_short_hash(key, 6)}]"
+    room = SUBJECT_LIMIT - len(word) - len(": ") - len(tag)
+    return f"{word}: {middle_ellipsis(ascii_text(key), room)}{tag}"
+
+
+def readable_bytes(count: int) -> str:
+    """A byte count as a person reads it: 980 bytes, 12.3 kB, 4.5 MB."""
+    if count < 1000:
+        return f"{count} bytes"
+    value = float(count)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 999.95 or unit == "GB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def object_link(bucket: str, key: str, *, region: str = "", cdn_domain: str = "") -> str:
+    """Where a person opens an object: its CDN URL when there is one, else its page in the S3 console."""
+    if cdn_domain:
+        return f"https://{cdn_domain}/{quote(key, safe='/')}"
+    region_part = f"region={region}&" if region else ""
+    return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?{region_part}prefix={quote(key, safe='')}"
+
+
+def _dimensions(size: Any) -> str:
+    return f"{size[0]} x {size[1]}" if size else "?"
+
+
+def renditions(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every rendition the outcome names: its list when there are named ones, else the single default one."""
+    if document.get("renditions"):
+        return list(document["renditions"])
+    if document.get("destination_key"):
+        size, count = document.get("new_size"), document.get("bytes_out")
+        return [{"key": document["destination_key"], "size": size, "bytes": count}]
+    return []
+
+
+def email_text(document: Mapping[str, Any], *, region: str = "", cdn_domain: str = "") -> str:
+    """The e-mail body: what happened to which file, the sizes, where the result is or what to do."""
+    key = str(document.get("source_key", ""))
+    if document.get("status") == "success":
+        lines = [f"Your image {key} was processed.", ""]
+        if document.get("original_size"):
+            original = f"{document.get('source_format', '')} {_dimensions(document['original_size'])}".strip()
+            lines.append(f"Original: {original}, {readable_bytes(int(document.get('bytes_in') or 0))}")
+        for rendition in renditions(document):
+            name = f" {rendition['name']}" if rendition.get("name") else ""
+            fmt = f"{str(rendition.get('format', '')).upper()} " if rendition.get("format") else ""
+            link = object_link(
+                str(document.get("destination_bucket", "")), rendition["key"], region=region, cdn_domain=cdn_domain
+            )
+            size = f"{_dimensions(rendition.get('size'))}, {readable_bytes(int(rendition.get('bytes') or 0))}"
+            lines += [f"Result{name}: {fmt}{size}", f"  {link}"]
+    else:
+        error_type = str(document.get("error_type") or "error")
+        lines = [
+            f"Your image {key} could not be processed.",
+            "",
+            f"What went wrong ({error_type}): {document.get('error_message') or 'no detail'}",
+            "",
+            f"What to do: {ADVICE.get(error_type, DEFAULT_ADVICE)}",
+            "",
+            "The uploaded file:",
+            f"  {object_link(str(document.get('source_bucket', '')), key, region=region)}",
+        ]
+    took = f"Took {document['duration_ms']} ms. " if document.get("duration_ms") is not None else ""
+    lines += ["", f"{took}Request id (for the operator's logs): {document.get('request_id') or '-'}"]
+    return "\n".join(lines) + "\n"
+
+
+def message(document: Mapping[str, Any], *, region: str = "", cdn_domain: str = "") -> str:
+    """The SNS message for MessageStructure=json: e-mail text for people, the JSON document for the rest."""
+    machine = json.dumps({"version": DOCUMENT_VERSION, **document}, sort_keys=True, default=str)
+    per_protocol = {"default": machine, "email": email_text(document, region=region, cdn_domain=cdn_domain)}
+    per_protocol.update(dict.fromkeys(MACHINE_PROTOCOLS, machine))
+    return json.dumps(per_protocol)
+
+
+def publish(topic_arn: str, document: Mapping[str, Any], *, region: str = "", cdn_domain: str = "") -> bool:
+    """Publish one outcome; a failure is logged and reported as False, never raised."""
+    status = str(document.get("status", ""))
     try:
         aws.sns().publish(
             TopicArn=topic_arn,
-            Subject=subject(status, str(summary.get("source_key", ""))),
-            Message=body(summary),
+            Subject=subject(document),
+            Message=message(document, region=region, cdn_domain=cdn_domain),
+            MessageStructure="json",
             MessageAttributes={"status": {"DataType": "String", "StringValue": status}},
         )
     except (BotoCoreError, ClientError) as error:

@@ -7,7 +7,7 @@ import logging
 import os
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 STACK = "local"
+FUNCTION_NAME = "image-processor-local"
 MAX_RECEIVES = 3  # like Lambda's async invocation: the first attempt and 2 retries
 
 
@@ -51,7 +52,47 @@ class LocalPipeline:
             "SOURCE_BUCKET": self.source_bucket,
             "SNS_TOPIC_ARN": self.topic_arn,
             "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
         }
+
+    def stack_outputs(self) -> dict[str, str]:
+        """The outputs `pulumi stack output --json` would give for this pipeline (tools read them)."""
+        return {
+            "sourceBucketName": self.source_bucket,
+            "destinationBucketName": self.destination_bucket,
+            "functionName": FUNCTION_NAME,
+            "notificationTopicArn": self.topic_arn,
+            "deadLetterQueueUrl": self.dead_letter_queue_url,
+        }
+
+    def sent_emails(self) -> list[Email]:
+        """Every notification published so far, as an e-mail subscriber would read it.
+
+        moto delivers nothing to e-mail subscriptions, so this reads what was published from the
+        emulator's backend (it runs in this process) and picks the message SNS sends to protocol "email".
+        """
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[ACCOUNT_ID][REGION].topics[self.topic_arn]
+        emails = []
+        for _, message, subject, _, _ in list(topic.sent_notifications):
+            per_protocol = json.loads(message)
+            document = json.loads(per_protocol["default"])
+            emails.append(Email(subject or "", per_protocol.get("email", per_protocol["default"]), document))
+        return emails
+
+
+@dataclass(frozen=True)
+class Email:
+    """One notification as its e-mail recipient reads it, with the document machines received."""
+
+    subject: str
+    body: str
+    document: dict[str, Any]
+
+    def as_read(self) -> str:
+        """The e-mail as a mail client shows it."""
+        return f"Subject: {self.subject}\n\n{self.body}"
 
 
 def start_emulator() -> tuple[ThreadedMotoServer, str]:

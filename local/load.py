@@ -29,6 +29,7 @@ from local.pump import EventPump
 from local.samples import encode, photo
 
 RESULT_TIMEOUT_SECONDS = 300
+LOG_DIR = Path("out")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,10 @@ class Faults:
         for spec in specs:
             name, _, value = spec.partition("=")
             if name == "put":
-                rate = float(value)
+                try:
+                    rate = float(value)
+                except ValueError:
+                    rate = -1.0
                 if not 0 <= rate <= 1:
                     raise argparse.ArgumentTypeError(f"--fault put=RATE needs 0 <= RATE <= 1, got {value}")
             elif name == "sns":
@@ -62,6 +66,7 @@ class Report:
     uploads: dict[str, float]
     outcomes: dict[str, list[str]] = field(default_factory=dict)
     finished_at: dict[str, float] = field(default_factory=dict)
+    processing_ms: dict[str, float] = field(default_factory=dict)
     worker_peaks_mb: list[float] = field(default_factory=list)
     invocation_errors: int = 0
 
@@ -92,15 +97,26 @@ def generated_uploads(count: int, seed: int = 7) -> list[tuple[str, bytes]]:
     return uploads
 
 
-def _worker(
-    pipeline: LocalPipeline, faults: Faults, seed: int, stop: Event, results: multiprocessing.Queue[Any]
-) -> None:
+@dataclass(frozen=True)
+class WorkerJob:
+    """What one worker process needs to know."""
+
+    pipeline: LocalPipeline
+    faults: Faults
+    seed: int
+    log_dir: Path
+
+
+def _worker(job: WorkerJob, stop: Event, results: multiprocessing.Queue[Any]) -> None:
     """One 'Lambda container': its own handler, clients and pump, with faults injected."""
+    pipeline, faults, seed, log_dir = job.pipeline, job.faults, job.seed, job.log_dir
     os.environ.update(pipeline.handler_environment())
     import logging
 
     from handler import app, aws
 
+    # The handler's JSON lines go to a file per worker, not over the summary in the terminal.
+    logging.basicConfig(filename=log_dir / f"load-worker-{seed}.log", filemode="w", level=logging.INFO)
     logging.getLogger("image-processor.metrics").handlers = [logging.NullHandler()]
 
     rng = random.Random(seed)
@@ -133,8 +149,9 @@ def _peak_mb() -> float:
     return float("nan")
 
 
-def run(count: int, workers: int, faults: Faults) -> Report:
+def run(count: int, workers: int, faults: Faults, log_dir: Path = LOG_DIR) -> Report:
     """Upload `count` images as fast as possible, process them with `workers` processes, reconcile."""
+    log_dir.mkdir(parents=True, exist_ok=True)
     server, endpoint = start_emulator()
     try:
         pipeline = provision(endpoint)
@@ -142,7 +159,8 @@ def run(count: int, workers: int, faults: Faults) -> Report:
         results: multiprocessing.Queue[Any] = context.Queue()
         stop = context.Event()
         processes = [
-            context.Process(target=_worker, args=(pipeline, faults, seed, stop, results)) for seed in range(workers)
+            context.Process(target=_worker, args=(WorkerJob(pipeline, faults, seed, log_dir), stop, results))
+            for seed in range(workers)
         ]
         for process in processes:
             process.start()
@@ -193,44 +211,71 @@ def _record(report: Report, message: tuple[str, Any]) -> None:
     if kind == "result":
         report.outcomes.setdefault(value["source_key"], []).append(value["status"])
         report.finished_at[value["source_key"]] = time.monotonic()
+        if value.get("duration_ms") is not None:
+            report.processing_ms[value["source_key"]] = value["duration_ms"]
     elif kind == "error":
         report.invocation_errors += 1
 
 
-def summarize(report: Report, faults: Faults) -> str:
-    """The run as a table."""
-    latencies = sorted(report.finished_at[key] - report.uploads[key] for key in report.finished_at)
+def _percentiles(values_ms: list[float]) -> str:
+    if not values_ms:
+        return "n/a"
+    ordered = sorted(values_ms)
+    p95 = ordered[int(0.95 * (len(ordered) - 1))]
+    return f"p50 {statistics.median(ordered):.0f} ms, p95 {p95:.0f} ms, max {ordered[-1]:.0f} ms"
+
+
+def summarize(report: Report, faults: Faults, workers: int, log_dir: Path = LOG_DIR) -> str:
+    """The run as a table; latency split into waiting for a worker (queueing) and the handler's own time."""
+    total_ms = {key: (report.finished_at[key] - report.uploads[key]) * 1000 for key in report.finished_at}
+    queueing_ms = [total_ms[key] - report.processing_ms[key] for key in report.processing_ms if key in total_ms]
     span = max(report.finished_at.values(), default=0) - min(report.uploads.values(), default=0)
     counts = Counter(outcome for outcomes in report.outcomes.values() for outcome in outcomes)
     rows = [
-        ("uploads", f"{len(report.uploads)}"),
+        ("uploads", f"{len(report.uploads)}, all at once, for {workers} worker processes"),
         ("faults", f"put failures {faults.put_failure_rate:.0%}, SNS {'down' if faults.sns_down else 'up'}"),
         ("throughput", f"{len(report.finished_at) / span:.1f} images/s" if span > 0 else "n/a"),
-        ("latency p50", f"{statistics.median(latencies) * 1000:.0f} ms" if latencies else "n/a"),
-        ("latency p95", f"{latencies[int(0.95 * (len(latencies) - 1))] * 1000:.0f} ms" if latencies else "n/a"),
-        ("latency max", f"{latencies[-1] * 1000:.0f} ms" if latencies else "n/a"),
+        ("processing (handler time)", _percentiles(list(report.processing_ms.values()))),
+        ("queueing (waiting for a worker)", _percentiles(queueing_ms)),
+        ("upload to outcome (both)", _percentiles(list(total_ms.values()))),
         ("peak memory per worker", ", ".join(f"{peak:.0f} MB" for peak in report.worker_peaks_mb)),
         ("handler raised (retried)", f"{report.invocation_errors}"),
         ("succeeded (output written)", f"{counts['success']}"),
         ("failed (notified or logged)", f"{counts['failure']}"),
         ("skipped", f"{counts['skipped']}"),
-        ("dead-lettered", f"{counts['dead-lettered']}"),
+        ("dead-lettered (no e-mail)", f"{counts['dead-lettered']}"),
         ("unaccounted", f"{len(report.unaccounted())}"),
     ]
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    table = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    return f"{table}\nHandler logs: {log_dir}/load-worker-*.log"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the load test and print the reconciliation; non-zero when an upload is unaccounted."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=500, help="uploads (default 500)")
-    parser.add_argument("--workers", type=int, default=4, help="concurrent worker processes (default 4)")
+    parser.add_argument("--count", type=_positive, default=500, help="uploads (default 500)")
+    parser.add_argument("--workers", type=_positive, default=4, help="concurrent worker processes (default 4)")
     parser.add_argument("--fault", action="append", default=[], help="put=RATE or sns (repeatable)")
+    parser.add_argument("--log-dir", type=Path, default=LOG_DIR, help="where the workers' handler logs go (out)")
     args = parser.parse_args(argv)
-    faults = Faults.parse(args.fault)
-    report = run(args.count, args.workers, faults)
-    print(summarize(report, faults))
+    try:
+        faults = Faults.parse(args.fault)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))  # one line and exit status 2, like any other bad argument
+    print(f"Uploading {args.count} images for {args.workers} worker processes...", flush=True)
+    report = run(args.count, args.workers, faults, args.log_dir)
+    print(summarize(report, faults, args.workers, args.log_dir))
     missing = report.unaccounted()
     if missing:
         print(f"Unaccounted uploads: {', '.join(missing[:20])}", file=sys.stderr)

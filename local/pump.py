@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handler.events import s3_objects
-from local.emulator import LocalPipeline
+from local.emulator import FUNCTION_NAME, LocalPipeline
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 RETRY_DELAY_SECONDS = 1
@@ -21,7 +21,7 @@ class LambdaContext:
     """The parts of the Lambda context the handler reads."""
 
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_name: str = "image-processor-local"
+    function_name: str = FUNCTION_NAME
     memory_limit_in_mb: int = 512
 
 
