@@ -30,3 +30,10 @@ if buckets.distribution is not None:
     pulumi.export("cdnDomainName", buckets.distribution.domain_name)
 if processor.history_table is not None:
     pulumi.export("historyTableName", processor.history_table.name)
+
+backfill_args = config.backfill_args(account_id, buckets, processor)
+if backfill_args is not None:
+    from components.backfill_workflow import BackfillWorkflow
+
+    backfill = BackfillWorkflow("backfill", backfill_args)
+    pulumi.export("backfillStateMachineArn", backfill.state_machine.arn)
