@@ -144,7 +144,7 @@ def _distributed_map(
         "ItemBatcher": {"MaxItemsPerBatch": args.batch_size},
         "ItemProcessor": processor,
         "MaxConcurrency": args.max_concurrency,
-        "ToleratedFailurePercentage": args.tolerated_failure_percent,
+        "ToleratedFailurePercentage": float(args.tolerated_failure_percent),
         "ResultWriter": {
             "Resource": "arn:aws:states:::s3:putObject",
             "Parameters": {"Bucket": args.results_bucket_name, "Prefix": RESULTS_PREFIX},
