@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 from urllib.parse import quote_plus
 
 import boto3
@@ -191,9 +191,16 @@ def _progress(stream: TextIO, finished: int, total: int, width: int = 30, detail
     stream.flush()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (the full usage is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"backfill: {message} (see --help)\n")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The command line; mistakes in it exit with one line from argparse."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The command line; a mistake in it exits 2 with one line."""
+    parser = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--stack", help="read names from `pulumi stack output --json --stack STACK`")
     where.add_argument("--outputs", type=Path, help="a JSON file of stack outputs instead")
@@ -232,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"backfill: {error}", file=sys.stderr)
     except (BotoCoreError, ClientError) as error:
-        print(f"backfill: AWS refused: {error}", file=sys.stderr)
+        print(f"backfill: AWS: {error}", file=sys.stderr)
     except OSError as error:
         print(f"backfill: {error}", file=sys.stderr)
     return 2
