@@ -274,3 +274,31 @@ def test_the_definition_is_used_as_deployed_apart_from_batching():
     del expected["States"]["ProcessInventory"]  # not configured: a Fail state, not a Map, so left as is
     del tested["States"]["ProcessInventory"]
     assert tested == expected
+
+
+def test_a_manifest_without_an_inventory_bucket_fails_saying_which_key_to_set(machine, tmp_path, capsys, monkeypatch):
+    # GIVEN a stack without backfillInventoryBucket
+    args = command_args(machine, tmp_path, monkeypatch)
+    args.manifest = "s3://inventories/source/daily/manifest.json"
+    # WHEN the command asks for an S3 Inventory run
+    status = backfill.run_workflow(args, progress=io.StringIO(), poll_seconds=0.05)
+    # THEN the Choice took the inventory branch, which fails at once naming the setting; nothing was invoked
+    assert status == 1
+    out = capsys.readouterr().out
+    assert "backfill FAILED: 0 objects" in out
+    assert "Backfill.NoInventoryBucket set backfillInventoryBucket" in out
+    assert machine.fake.payloads == []
+
+
+def test_interrupting_the_command_leaves_the_execution_running_and_says_so(machine, tmp_path, capsys, monkeypatch):
+    args = command_args(machine, tmp_path, monkeypatch)
+
+    def interrupted(*args: Any, **kwargs: Any) -> workflow.Outcome:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workflow, "follow", interrupted)
+    assert backfill.run_workflow(args, progress=io.StringIO(), poll_seconds=0.05) == 130
+    err = capsys.readouterr().err
+    assert "stopped watching; the execution keeps running" in err
+    assert "run the same command to follow it again" in err
+    assert "aws stepfunctions stop-execution --execution-arn arn:aws:states:" in err
