@@ -78,8 +78,8 @@ class BackfillWorkflowArgs:
             raise ValueError(f"log_retention_days must be one of {LOG_RETENTION_DAYS}, got {self.log_retention_days}")
         if self.results_retention_days < 1:
             raise ValueError(f"results_retention_days must be positive, got {self.results_retention_days}")
-        if not 1 <= self.retry_interval_seconds <= 60:
-            raise ValueError(f"retry_interval_seconds must be between 1 and 60, got {self.retry_interval_seconds}")
+        if not 1 <= self.retry_interval_seconds <= 12:
+            raise ValueError(f"retry_interval_seconds must be between 1 and 12, got {self.retry_interval_seconds}")
         if self.kms_key_arn is not None and not self.kms_key_arn.startswith("arn:"):
             raise ValueError(f"kms_key_arn must be a KMS key ARN, got {self.kms_key_arn!r}")
 
@@ -125,7 +125,14 @@ def _item_processor(function_arn: str, retry_interval_seconds: int) -> dict[str,
                         "MaxAttempts": 6,
                         "BackoffRate": 2,
                         "JitterStrategy": "FULL",
-                    }
+                    },
+                    {
+                        # The function raises only for transient AWS errors, after trying every record;
+                        # processing is idempotent, so one more try is safe.
+                        "ErrorEquals": ["States.TaskFailed"],
+                        "IntervalSeconds": retry_interval_seconds * 5,
+                        "MaxAttempts": 1,
+                    },
                 ],
                 "End": True,
             }
@@ -323,7 +330,8 @@ class BackfillWorkflow(pulumi.ComponentResource):
             ),
             logging_configuration={
                 "log_destination": pulumi.Output.concat(self.log_group.arn, ":*"),
-                "include_execution_data": False,
+                # Error and cause of failed steps, which the above-tolerance metric filter reads.
+                "include_execution_data": True,
                 "level": "ERROR",
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_delivery]),

@@ -89,6 +89,7 @@ def test_definition_references_resolve_to_the_deployed_names(deployment):
     assert listing["ResultWriter"]["Parameters"] == {"Bucket": RESULTS, "Prefix": RESULTS_PREFIX}
     assert RESULTS in [r.inputs["bucket"] for r in deployment.of_type("aws:s3/bucket:Bucket")]
     logging = deployment.one(STATE_MACHINE_TYPE)["loggingConfiguration"]
+    assert (logging["level"], logging["includeExecutionData"]) == ("ERROR", True)
     assert logging["logDestination"] == f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{LOG_GROUP}:*"
     assert deployment.one("aws:cloudwatch/logGroup:LogGroup", "backfill-logs")["name"] == LOG_GROUP
 
@@ -101,9 +102,10 @@ def test_distributed_map_batches_throttles_and_tolerates_as_configured(deploymen
     assert listing["ItemBatcher"] == {"MaxItemsPerBatch": 10}
     invoke = listing["ItemProcessor"]["States"]["ProcessBatch"]
     assert invoke["Parameters"]["Payload"] == {"Records.$": "$.Items", "notify": False}
-    (retry,) = invoke["Retry"]
-    assert retry["ErrorEquals"] == list(TRANSIENT_LAMBDA_ERRORS)
-    assert retry["BackoffRate"] > 1 and retry["MaxAttempts"] > 1
+    throttling, function_error = invoke["Retry"]
+    assert throttling["ErrorEquals"] == list(TRANSIENT_LAMBDA_ERRORS)
+    assert throttling["BackoffRate"] > 1 and throttling["MaxAttempts"] > 1
+    assert (function_error["ErrorEquals"], function_error["MaxAttempts"]) == (["States.TaskFailed"], 1)
     (catch,) = listing["Catch"]
     assert catch["ErrorEquals"] == ["States.ExceedToleratedFailureThreshold"]
     assert definition(deployment)["States"][catch["Next"]]["Type"] == "Fail"

@@ -3,8 +3,8 @@
 What moto (5.2) executes of our definition: the Choice between readers, the Pass for a missing prefix,
 the Distributed Map with its ItemReader (ListObjectsV2 on the moto bucket), ItemSelector (the S3
 record built from each listed object), MaxConcurrency, the lambda:invoke Task's Parameters and
-OutputPath, its Retry on Lambda.TooManyRequestsException, map-run item counts (DescribeMapRun) and
-the ResultWriter's manifest in the results bucket.
+OutputPath, its Retry on Lambda.TooManyRequestsException and on a function error, map-run item
+counts (DescribeMapRun) and the ResultWriter's manifest in the results bucket.
 
 Substitutes, because moto cannot do these:
 - Lambda: moto runs functions in Docker, which is not available. The Task's invoke is patched to call
@@ -79,7 +79,8 @@ class FakeLambda:
     """Lambda as the state machine sees it, running the real handler in this process."""
 
     throttle: Counter[str] = field(default_factory=Counter)  # key -> throttles left before it is let through
-    broken: set[str] = field(default_factory=set)  # keys whose S3 read fails with a non-transient error
+    broken: set[str] = field(default_factory=set)  # keys whose invocation always fails
+    flaky: Counter[str] = field(default_factory=Counter)  # key -> function errors left before it works
     gate: threading.Event = field(default_factory=threading.Event)
     payloads: list[dict[str, Any]] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)  # every invocation, throttled ones included
@@ -107,8 +108,12 @@ class FakeLambda:
                 },
                 "Invoke",
             )
-        if self.broken & set(keys):
-            error = {"errorType": "AccessDenied", "errorMessage": "the function may not read this object"}
+        with self.lock:
+            flaky = [key for key in keys if self.flaky[key] > 0]
+            for key in flaky:
+                self.flaky[key] -= 1
+        if flaky or self.broken & set(keys):
+            error = {"errorType": "ClientError", "errorMessage": "An error occurred (SlowDown) when calling PutObject"}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": error}
         return {"StatusCode": 200, "Payload": app.lambda_handler(event, LambdaContext())}
 
@@ -205,11 +210,22 @@ def test_throttled_invocations_are_retried_and_still_visit_once(machine):
     assert (outcome.status, outcome.counts.failed) == ("SUCCEEDED", 0)
 
 
+def test_a_function_error_is_retried_once(machine):
+    # GIVEN the function raises once for one object (a transient S3 error it does not absorb)
+    machine.fake.flaky["photos/a.jpg"] = 1
+    # WHEN the workflow runs
+    outcome = machine.run({"prefix": "photos/"})
+    # THEN the batch was tried again and succeeded
+    assert machine.fake.attempts["photos/a.jpg"] == 2
+    assert (outcome.status, outcome.counts.failed, outcome.counts.succeeded) == ("SUCCEEDED", 0, 6)
+
+
 def test_failures_are_counted_against_the_tolerance_and_results_are_written(machine):
-    # GIVEN one object of six whose invocation fails with a non-transient error (not retried)
+    # GIVEN one object of six whose invocation keeps failing (tried twice)
     machine.fake.broken.add("photos/e.jpg")
     # WHEN the workflow runs with 10% tolerated
     outcome = machine.run({"prefix": "photos/"})
+    assert machine.fake.attempts["photos/e.jpg"] == 2
     # THEN the map run counts it failed; 1 of 6 (16.7%) is above the 10% tolerance
     assert outcome.counts == workflow.Counts(total=6, succeeded=5, failed=1, pending=0)
     assert outcome.tolerated_percent == 10
