@@ -60,28 +60,29 @@ class BackfillWorkflowArgs:
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9_-]{1,80}$", self.state_machine_name):
-            raise ValueError(
-                f"state_machine_name must be 1-80 letters, digits, - or _, got {self.state_machine_name!r}"
+            raise _invalid(
+                "state_machine_name", f"must be 1-80 letters, digits, - or _, got {self.state_machine_name!r}"
             )
         validate_bucket_name(self.results_bucket_name, "results_bucket_name")
-        if not 1 <= self.max_concurrency <= MAX_DISTRIBUTED_CONCURRENCY:
-            raise ValueError(
-                f"max_concurrency must be between 1 and {MAX_DISTRIBUTED_CONCURRENCY}, got {self.max_concurrency}"
-            )
-        if not 0 <= self.tolerated_failure_percent <= 100:
-            raise ValueError(
-                f"tolerated_failure_percent must be between 0 and 100, got {self.tolerated_failure_percent}"
-            )
-        if not 1 <= self.batch_size <= 100:
-            raise ValueError(f"batch_size must be between 1 and 100, got {self.batch_size}")
+        _between("max_concurrency", self.max_concurrency, 1, MAX_DISTRIBUTED_CONCURRENCY)
+        _between("tolerated_failure_percent", self.tolerated_failure_percent, 0, 100)
+        _between("batch_size", self.batch_size, 1, 100)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log_retention_days must be one of {LOG_RETENTION_DAYS}, got {self.log_retention_days}")
-        if self.results_retention_days < 1:
-            raise ValueError(f"results_retention_days must be positive, got {self.results_retention_days}")
-        if not 1 <= self.retry_interval_seconds <= 12:
-            raise ValueError(f"retry_interval_seconds must be between 1 and 12, got {self.retry_interval_seconds}")
+            raise _invalid("log_retention_days", f"must be one of {LOG_RETENTION_DAYS}, got {self.log_retention_days}")
+        _between("results_retention_days", self.results_retention_days, 1, 36500)
+        _between("retry_interval_seconds", self.retry_interval_seconds, 1, 12)
         if self.kms_key_arn is not None and not self.kms_key_arn.startswith("arn:"):
-            raise ValueError(f"kms_key_arn must be a KMS key ARN, got {self.kms_key_arn!r}")
+            raise _invalid("kms_key_arn", f"must be a KMS key ARN, got {self.kms_key_arn!r}")
+
+
+def _invalid(field: str, message: str) -> ValueError:
+    """The error for a bad arg, `<field> <message>` (after the merge: infra's `components.args.ArgError`)."""
+    return ValueError(f"{field} {message}")
+
+
+def _between(field: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise _invalid(field, f"must be between {low} and {high}, got {value}")
 
 
 def backfill_record(bucket: str | None) -> dict[str, Any]:

@@ -28,6 +28,13 @@ STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{STATE_M
 LOG_GROUP = f"/aws/vendedlogs/states/{STATE_MACHINE}"
 STATE_MACHINE_TYPE = "aws:sfn/stateMachine:StateMachine"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+WORKFLOW = BackfillWorkflowArgs(
+    state_machine_name="team-backfill",
+    function_arn="arn:aws:lambda:eu-west-1:123456789012:function:thumbs",
+    source_bucket_name="team-uploads",
+    source_bucket_arn="arn:aws:s3:::team-uploads",
+    results_bucket_name="team-backfill-results",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -221,16 +228,8 @@ def test_log_group_keeps_its_retention_and_a_filter_counts_runs_above_tolerance(
 
 
 def test_alarm_specs_and_widget_name_this_state_machine(run_pulumi: Runner):
-    args = BackfillWorkflowArgs(
-        state_machine_name="team-backfill",
-        function_arn="arn:aws:lambda:eu-west-1:123456789012:function:thumbs",
-        source_bucket_name="team-uploads",
-        source_bucket_arn="arn:aws:s3:::team-uploads",
-        results_bucket_name="team-backfill-results",
-    )
-
     def program() -> pulumi.Output[Any]:
-        workflow = BackfillWorkflow("bf", args)
+        workflow = BackfillWorkflow("bf", WORKFLOW)
         return pulumi.Output.all(
             workflow.alarm_specs[0]["dimensions"]["StateMachineArn"], *workflow.dashboard_widgets("eu-west-1")
         )
@@ -276,3 +275,22 @@ class SpecFields:
 def test_bad_config_is_an_error_naming_the_key(run_pulumi: Runner, key, value):
     with pytest.raises(Exception, match=f"image-processor:{key}"):
         run_pulumi(notificationEmail=EMAIL, backfillWorkflow="true", **{key: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("state_machine_name", "has spaces"),
+        ("results_bucket_name", "Bad_Name"),
+        ("max_concurrency", 0),
+        ("tolerated_failure_percent", 100.5),
+        ("batch_size", 101),
+        ("log_retention_days", 8),
+        ("results_retention_days", 0),
+        ("retry_interval_seconds", 13),
+        ("kms_key_arn", "alias/mine"),
+    ],
+)
+def test_bad_args_are_refused_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(WORKFLOW, **{field: value})
