@@ -90,7 +90,7 @@ def follow(
         runs = sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]
         map_run = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"]) if runs else None
         counts = Counts.of(map_run["itemCounts"]) if map_run else Counts()
-        if map_run:
+        if counts.total:  # nothing to draw while the reader has listed nothing yet
             draw(counts)
         if status["status"] in FINISHED_STATES:
             return Outcome(

@@ -318,3 +318,14 @@ def test_interrupting_the_command_leaves_the_execution_running_and_says_so(machi
     assert "stopped watching; the execution keeps running" in err
     assert "run the same command to follow it again" in err
     assert "aws stepfunctions stop-execution --execution-arn arn:aws:states:" in err
+
+
+def test_timed_out_and_aborted_objects_count_as_failed_and_the_rest_as_pending():
+    counts = workflow.Counts.of(
+        {"total": 100, "succeeded": 80, "failed": 3, "timedOut": 1, "aborted": 1, "running": 10, "pending": 5}
+    )
+    assert counts == workflow.Counts(total=100, succeeded=80, failed=5, pending=15)
+    assert counts.failed_percent() == 5.0
+    at_limit = workflow.Outcome("arn", "SUCCEEDED", counts, tolerated_percent=5.0)
+    assert not at_limit.above_tolerance()
+    assert workflow.Outcome("arn", "FAILED", counts, tolerated_percent=4.9).above_tolerance()
