@@ -16,8 +16,8 @@ from components.naming import validate_bucket_name
 from components.notifying_function import LOG_RETENTION_DAYS
 
 RESULTS_PREFIX = "backfill-results/"
-# The Fail state's error: the alarm's metric filter and the CLI recognise the run by it.
-TOO_MANY_FAILURES = "Backfill.FailuresAboveTolerance"
+# The Map state's error above tolerance (not caught, so a redrive re-runs only the failed batches).
+ABOVE_TOLERANCE = "States.ExceedToleratedFailureThreshold"
 METRIC_NAMESPACE = "ImageProcessor/Backfill"
 # Lambda's transient answers, as the Lambda service integration names them.
 TRANSIENT_LAMBDA_ERRORS = (
@@ -157,9 +157,6 @@ def _distributed_map(
             "Resource": "arn:aws:states:::s3:putObject",
             "Parameters": {"Bucket": args.results_bucket_name, "Prefix": RESULTS_PREFIX},
         },
-        "Catch": [
-            {"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "ResultPath": None, "Next": "TooManyFailures"}
-        ],
         "End": True,
     }
 
@@ -200,11 +197,6 @@ def definition(args: BackfillWorkflowArgs, function_arn: str, source_bucket: str
                 "Cause": "set backfillInventoryBucket to let the workflow read S3 Inventory manifests",
             }
         ),
-        "TooManyFailures": {
-            "Type": "Fail",
-            "Error": TOO_MANY_FAILURES,
-            "Cause": f"more than {args.tolerated_failure_percent}% of the objects failed: see the FAILED results files",
-        },
     }
     return json.dumps(
         {
@@ -368,7 +360,7 @@ class BackfillWorkflow(pulumi.ComponentResource):
         aws.cloudwatch.LogMetricFilter(
             f"{name}-above-tolerance",
             log_group_name=self.log_group.name,
-            pattern=f'"{TOO_MANY_FAILURES}"',
+            pattern=f'"{ABOVE_TOLERANCE}"',
             metric_transformation={
                 "name": tolerance_metric(self._args.state_machine_name),
                 "namespace": METRIC_NAMESPACE,

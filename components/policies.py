@@ -208,9 +208,10 @@ def backfill_workflow_policy(
             "Resource": state_machine_arn,
         },
         {
+            # Redrive: re-running a failed backfill re-runs only its failed child executions.
             "Sid": "WatchOwnChildExecutions",
             "Effect": "Allow",
-            "Action": ["states:DescribeExecution", "states:StopExecution"],
+            "Action": ["states:DescribeExecution", "states:RedriveExecution", "states:StopExecution"],
             "Resource": [f"{executions}:*", f"{executions}/*"],
         },
     ]

@@ -294,12 +294,8 @@ def run_workflow(args: argparse.Namespace, progress: TextIO = sys.stderr, poll_s
         print(f"would start {arn} with input {json.dumps(wanted)}")
         return 0
     sfn = boto3.client("stepfunctions", endpoint_url=args.endpoint_url)
-    execution = workflow.running_execution(sfn, arn, wanted)
-    if execution:
-        print(f"rejoined the running execution {execution}", file=progress)
-    else:
-        execution = workflow.start(sfn, arn, wanted)
-        print(f"started {execution}", file=progress)
+    execution, action, redrive_count = workflow.resume(sfn, arn, wanted)
+    print(f"{action} {execution}", file=progress)
     try:
         outcome = workflow.follow(
             sfn,
@@ -311,6 +307,7 @@ def run_workflow(args: argparse.Namespace, progress: TextIO = sys.stderr, poll_s
                 detail=f" succeeded {counts.succeeded}, failed {counts.failed}, pending {counts.pending}",
             ),
             poll_seconds=poll_seconds,
+            redrive_count=redrive_count,
         )
     except KeyboardInterrupt:
         print(

@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from botocore.exceptions import ClientError
+
 FINISHED_STATES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
+RECENT_EXECUTIONS = 20
 
 
 @dataclass(frozen=True)
@@ -58,15 +62,35 @@ def execution_input(prefix: str, manifest: tuple[str, str] | None = None) -> dic
     return {"prefix": prefix}
 
 
-def running_execution(sfn: Any, state_machine_arn: str, wanted: dict[str, Any]) -> str | None:
-    """A running execution with the same input: re-running the command rejoins it instead of starting another."""
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
-    for page in pages:
-        for execution in page["executions"]:
-            described = sfn.describe_execution(executionArn=execution["executionArn"])
-            if json.loads(described.get("input") or "{}") == wanted:
-                return str(execution["executionArn"])
+def previous_execution(sfn: Any, state_machine_arn: str, wanted: dict[str, Any]) -> tuple[str, str] | None:
+    """(ARN, status) of the latest of the recent executions with the same input, if any."""
+    recent = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=RECENT_EXECUTIONS)["executions"]
+    for execution in sorted(recent, key=lambda item: item["startDate"], reverse=True):
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if json.loads(described.get("input") or "{}") == wanted:
+            return str(execution["executionArn"]), str(described["status"])
     return None
+
+
+def resume(sfn: Any, state_machine_arn: str, wanted: dict[str, Any]) -> tuple[str, str, int]:
+    """Continue the same backfill: rejoin it while it runs, redrive it if it failed, else start a new one.
+
+    A redrive re-runs only the failed and unfinished child executions of the map run. Returns the
+    execution's ARN, what was done ("rejoined", "redriven" or "started") and the redrive count to wait for.
+    """
+    previous = previous_execution(sfn, state_machine_arn, wanted)
+    if previous and previous[1] == "RUNNING":
+        return previous[0], "rejoined", 0
+    if previous and previous[1] in REDRIVABLE:
+        redrives = int(sfn.describe_execution(executionArn=previous[0]).get("redriveCount", 0))
+        try:
+            sfn.redrive_execution(executionArn=previous[0])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionNotRedrivable":
+                raise
+        else:
+            return previous[0], "redriven", redrives + 1
+    return start(sfn, state_machine_arn, wanted), "started", 0
 
 
 def start(sfn: Any, state_machine_arn: str, wanted: dict[str, Any]) -> str:
@@ -83,10 +107,18 @@ def follow(
     *,
     poll_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
+    redrive_count: int = 0,
 ) -> Outcome:
-    """Poll the execution and its map run until it ends, drawing the item counts as they change."""
+    """Poll the execution and its map run until it ends, drawing the item counts as they change.
+
+    After a redrive the execution reads as failed until the redrive begins: it has ended only once its
+    redriveCount has reached `redrive_count`.
+    """
     while True:
         status = sfn.describe_execution(executionArn=execution_arn)
+        if int(status.get("redriveCount", 0)) < redrive_count:
+            sleep(poll_seconds)
+            continue
         runs = sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]
         map_run = sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"]) if runs else None
         counts = Counts.of(map_run["itemCounts"]) if map_run else Counts()

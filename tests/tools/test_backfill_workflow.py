@@ -18,6 +18,7 @@ Substitutes, because moto cannot do these:
 - ItemReader MANIFEST (S3 Inventory) is not supported by moto: the inventory branch is checked as
   data under the Pulumi mocks (tests/infra/test_backfill_workflow.py), not run.
 - S3 ListObjectsV2 in moto's reader reads one page (1000 keys) and fails on an empty listing.
+- RedriveExecution is not in moto: the client wrapper records the request (or refuses it) instead.
 """
 
 from __future__ import annotations
@@ -123,9 +124,26 @@ class StepFunctions:
 
     def __init__(self) -> None:
         self._client = boto3.client("stepfunctions", region_name=REGION)
+        self.redriven = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
+
+    redriven: list[str]
+    not_redrivable: bool = False
+
+    def redrive_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+        """moto has no RedriveExecution: record the request (or refuse it, as AWS does after 14 days)."""
+        if self.not_redrivable:
+            raise ClientError({"Error": {"Code": "ExecutionNotRedrivable", "Message": "too old"}}, "RedriveExecution")
+        self.redriven.append(executionArn)
+        return {"redriveDate": "now"}
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803
+        return {
+            **self._client.describe_execution(executionArn=executionArn),
+            "redriveCount": self.redriven.count(executionArn),
+        }
 
     def list_map_runs(self, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -267,7 +285,7 @@ def test_running_the_command_again_rejoins_the_running_execution(machine, tmp_pa
     status = backfill.run_workflow(args, progress=progress, poll_seconds=0.05)
     # THEN it followed the same execution instead of starting a second one
     assert status == 0
-    assert f"rejoined the running execution {first}" in progress.getvalue()
+    assert f"rejoined {first}" in progress.getvalue()
     assert len(machine.sfn.list_executions(stateMachineArn=machine.arn)["executions"]) == 1
     assert machine.fake.visited == Counter(KEYS)
 
@@ -329,3 +347,29 @@ def test_timed_out_and_aborted_objects_count_as_failed_and_the_rest_as_pending()
     at_limit = workflow.Outcome("arn", "SUCCEEDED", counts, tolerated_percent=5.0)
     assert not at_limit.above_tolerance()
     assert workflow.Outcome("arn", "FAILED", counts, tolerated_percent=4.9).above_tolerance()
+
+
+def test_running_the_command_after_a_failure_redrives_that_execution(machine, tmp_path, capsys, monkeypatch):
+    # GIVEN an execution for the same input that failed
+    args = command_args(machine, tmp_path, monkeypatch)
+    args.manifest = "s3://inventories/source/daily/manifest.json"
+    assert backfill.run_workflow(args, progress=io.StringIO(), poll_seconds=0.05) == 1
+    (failed,) = [e["executionArn"] for e in machine.sfn.list_executions(stateMachineArn=machine.arn)["executions"]]
+    # WHEN the same command runs again
+    progress = io.StringIO()
+    backfill.run_workflow(args, progress=progress, poll_seconds=0.05)
+    # THEN it asked Step Functions to redrive that execution (only its failed work) instead of starting anew
+    assert machine.sfn.redriven == [failed]
+    assert f"redriven {failed}" in progress.getvalue()
+    assert len(machine.sfn.list_executions(stateMachineArn=machine.arn)["executions"]) == 1
+
+
+def test_an_execution_too_old_to_redrive_is_started_again(machine, tmp_path, monkeypatch):
+    args = command_args(machine, tmp_path, monkeypatch)
+    args.manifest = "s3://inventories/source/daily/manifest.json"
+    backfill.run_workflow(args, progress=io.StringIO(), poll_seconds=0.05)
+    machine.sfn.not_redrivable = True
+    progress = io.StringIO()
+    backfill.run_workflow(args, progress=progress, poll_seconds=0.05)
+    assert "started arn:aws:states:" in progress.getvalue()
+    assert len(machine.sfn.list_executions(stateMachineArn=machine.arn)["executions"]) == 2
