@@ -85,14 +85,15 @@ def _between(field: str, value: float, low: float, high: float) -> None:
         raise _invalid(field, f"must be between {low} and {high}, got {value}")
 
 
-def backfill_record(bucket: str | None) -> dict[str, Any]:
-    """ItemSelector: one listed object -> the ObjectCreated record S3 sends (`bucket` None: the item's own).
+def backfill_record(bucket: str | None = None, bucket_arn: str | None = None) -> dict[str, Any]:
+    """ItemSelector: one listed object -> the ObjectCreated record S3 sends.
 
-    No eTag: the listing quotes it and an inventory may be stale, so the function renders whatever
-    object is current under the key, which is what a backfill wants.
+    `bucket` None: an S3 Inventory item, which names its own bucket and may lack the optional Size
+    column. No eTag: the listing quotes it and an inventory may be stale, so the function renders
+    whatever object is current under the key, which is what a backfill wants.
     """
     item = "$$.Map.Item.Value"
-    bucket_name = {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"} if bucket else {"name.$": f"{item}.Bucket"}
+    listed = bucket is not None
     return {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -102,8 +103,8 @@ def backfill_record(bucket: str | None) -> dict[str, Any]:
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": "backfill",
-            "bucket": bucket_name,
-            "object": {"key.$": f"{item}.Key", "size.$": f"{item}.Size"},
+            "bucket": {"name": bucket, "arn": bucket_arn} if listed else {"name.$": f"{item}.Bucket"},
+            "object": {"key.$": f"{item}.Key", **({"size.$": f"{item}.Size"} if listed else {})},
         },
     }
 
@@ -161,7 +162,7 @@ def _distributed_map(
     }
 
 
-def definition(args: BackfillWorkflowArgs, function_arn: str, source_bucket: str) -> str:
+def definition(args: BackfillWorkflowArgs, function_arn: str, source_bucket: str, source_bucket_arn: str) -> str:
     """The state machine: choose a reader from the input, then batch, invoke, count and record.
 
     Input `{"prefix": "p/"}` lists the source bucket (ListObjectsV2), `{"manifest": {"bucket": b,
@@ -187,9 +188,9 @@ def definition(args: BackfillWorkflowArgs, function_arn: str, source_bucket: str
             "Default": "WholeBucket",
         },
         "WholeBucket": {"Type": "Pass", "Result": {"prefix": ""}, "Next": "ProcessListing"},
-        "ProcessListing": _distributed_map(listing, backfill_record(source_bucket), processor, args),
+        "ProcessListing": _distributed_map(listing, backfill_record(source_bucket, source_bucket_arn), processor, args),
         "ProcessInventory": (
-            _distributed_map(inventory, backfill_record(None), processor, args)
+            _distributed_map(inventory, backfill_record(), processor, args)
             if args.inventory_bucket_arn is not None
             else {
                 "Type": "Fail",
@@ -318,8 +319,8 @@ class BackfillWorkflow(pulumi.ComponentResource):
             name=args.state_machine_name,
             type="STANDARD",
             role_arn=self.role.arn,
-            definition=pulumi.Output.all(args.function_arn, args.source_bucket_name).apply(
-                lambda values: definition(args, values[0], values[1])
+            definition=pulumi.Output.all(args.function_arn, args.source_bucket_name, args.source_bucket_arn).apply(
+                lambda values: definition(args, values[0], values[1], values[2])
             ),
             logging_configuration={
                 "log_destination": pulumi.Output.concat(self.log_group.arn, ":*"),

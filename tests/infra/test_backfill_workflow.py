@@ -130,6 +130,7 @@ def test_input_chooses_the_reader_and_inventory_needs_its_bucket(deployment, run
     inventory = definition(with_inventory)["States"]["ProcessInventory"]
     assert inventory["ItemReader"]["ReaderConfig"] == {"InputType": "MANIFEST"}
     assert inventory["ItemSelector"]["s3"]["bucket"] == {"name.$": "$$.Map.Item.Value.Bucket"}
+    assert inventory["ItemSelector"]["s3"]["object"] == {"key.$": "$$.Map.Item.Value.Key"}  # Size is optional there
     statement = next(
         s
         for s in workflow_policy(with_inventory, "backfill-permissions")["Statement"]

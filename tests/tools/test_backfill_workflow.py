@@ -65,7 +65,7 @@ ARGS = BackfillWorkflowArgs(
 
 def moto_definition() -> str:
     """The deployed definition, minus ItemBatcher (moto cannot parse it): batches of one record."""
-    document = json.loads(definition(ARGS, FUNCTION_ARN, SOURCE))
+    document = json.loads(definition(ARGS, FUNCTION_ARN, SOURCE, f"arn:aws:s3:::{SOURCE}"))
     for state in document["States"].values():
         if state.get("ItemBatcher"):
             del state["ItemBatcher"]
@@ -299,7 +299,7 @@ def command_args(machine: Machine, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_the_definition_is_used_as_deployed_apart_from_batching():
-    deployed = json.loads(definition(ARGS, FUNCTION_ARN, SOURCE))
+    deployed = json.loads(definition(ARGS, FUNCTION_ARN, SOURCE, f"arn:aws:s3:::{SOURCE}"))
     tested = json.loads(moto_definition())
     expected = copy.deepcopy(deployed)
     listing = expected["States"]["ProcessListing"]
