@@ -10,7 +10,7 @@ stopped; `--dry-run` only lists what would be sent. Against the local emulator: 
 `--workflow` hands the whole job to the stack's backfill state machine (config `backfillWorkflow`):
 AWS lists the objects (or reads `--manifest s3://bucket/manifest.json`, an S3 Inventory manifest) and
 this command only shows progress. Interrupting it leaves the execution running; the same command
-rejoins it.
+rejoins it, or redrives it (only the failed and unfinished work runs again) when it failed.
 """
 
 from __future__ import annotations
