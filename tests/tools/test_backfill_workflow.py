@@ -10,8 +10,10 @@ Substitutes, because moto cannot do these:
 - Lambda: moto runs functions in Docker, which is not available. The Task's invoke is patched to call
   the real `handler.app.lambda_handler` in-process with the exact payload the state machine built, and
   to answer as Lambda does (FunctionError and errorType when the handler raises).
-- ItemBatcher: moto's ASL parser has no ItemBatcher. The test removes it and sends each record in a
+- ItemBatcher: moto's ASL parser has no ItemBatcher. The map runs remove it and send each record in a
   one-record batch (`Records.$: States.Array($)` instead of `$.Items`); every other field runs as deployed.
+  The batch step as deployed (`Records.$: $.Items`) runs on its own, fed what ItemBatcher hands a child
+  (`{"Items": [...]}`, the records built by a small ItemSelector substitute, `selected`).
 - ToleratedFailurePercentage: moto records it in DescribeMapRun but never fails the map run, so the
   test checks the counts against it the way the CLI does (`workflow.Outcome.above_tolerance`).
 - ResultWriter: moto writes the manifest.json only, not the SUCCEEDED/FAILED files.
@@ -373,3 +375,39 @@ def test_an_execution_too_old_to_redrive_is_started_again(machine, tmp_path, mon
     backfill.run_workflow(args, progress=progress, poll_seconds=0.05)
     assert "started arn:aws:states:" in progress.getvalue()
     assert len(machine.sfn.list_executions(stateMachineArn=machine.arn)["executions"]) == 2
+
+
+def selected(template: Any, item: dict[str, Any]) -> Any:
+    """The ItemSelector applied to one listed object (the only paths it uses: the item's fields, start time)."""
+    if isinstance(template, dict):
+        return {
+            name.removesuffix(".$"): (
+                item[value.rsplit(".", 1)[1]] if value.startswith("$$.Map.Item.Value.") else "2026-11-25T12:00:00Z"
+            )
+            if name.endswith(".$")
+            else selected(value, item)
+            for name, value in template.items()
+        }
+    return template
+
+
+def test_a_batch_is_one_invocation_of_the_real_handler_for_all_its_records(machine):
+    # GIVEN the deployed batch step as its own state machine (moto runs it; ItemBatcher it cannot),
+    # fed what ItemBatcher hands a child execution: {"Items": [the selected records]}
+    deployed = json.loads(definition(ARGS, FUNCTION_ARN, SOURCE, f"arn:aws:s3:::{SOURCE}"))["States"]["ProcessListing"]
+    processor = {key: value for key, value in deployed["ItemProcessor"].items() if key != "ProcessorConfig"}
+    batch_step = machine.sfn.create_state_machine(
+        name="batch-step", definition=json.dumps(processor), roleArn="arn:aws:iam::123456789012:role/backfill"
+    )["stateMachineArn"]
+    listed = machine.s3.list_objects_v2(Bucket=SOURCE, Prefix="photos/")["Contents"]
+    items = [selected(deployed["ItemSelector"], item) for item in listed]
+    # WHEN the child execution runs
+    execution = workflow.start(machine.sfn, batch_step, {"Items": items})
+    outcome = workflow.follow(machine.sfn, execution, lambda counts: None, poll_seconds=0.05)
+    # THEN one invocation carried all six records, and the handler rendered every one
+    assert outcome.status == "SUCCEEDED"
+    (payload,) = machine.fake.payloads
+    assert len(payload["Records"]) == 6 and payload["notify"] is False
+    assert machine.fake.visited == Counter(KEYS)
+    output = json.loads(machine.sfn.describe_execution(executionArn=execution)["output"])
+    assert sorted(result["status"] for result in output["results"]) == ["success"] * 6
