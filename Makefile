@@ -34,7 +34,7 @@ fmt: .venv/.synced  ## Format and fix what ruff can
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-backfill: .venv/.synced  ## Re-process existing uploads: make backfill ARGS="--stack dev [--prefix p/] [--dry-run]"
+backfill: .venv/.synced  ## Re-process existing uploads: make backfill ARGS="--stack dev [--prefix p/] [--dry-run] [--workflow]"
 	$(RUN) python -m tools.backfill $(ARGS)
 
 bench: .venv/.synced  ## Speed and memory of the image engine against the naive pipeline

@@ -46,3 +46,10 @@ if processor.history_table is not None:
     pulumi.export("historyTableName", processor.history_table.name)
 if processor.trigger_queue is not None:
     pulumi.export("triggerQueueUrl", processor.trigger_queue.url)
+
+backfill_args = config.backfill_args(account_id, buckets, processor)
+if backfill_args is not None:
+    from components.backfill_workflow import BackfillWorkflow
+
+    backfill = BackfillWorkflow("backfill", backfill_args)
+    pulumi.export("backfillStateMachineArn", backfill.state_machine.arn)

@@ -214,3 +214,99 @@ def _from_own_alarms(account_id: str, region: str, partition: str) -> dict[str, 
         "StringEquals": {"aws:SourceAccount": account_id},
         "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"},
     }
+
+
+def states_assume_role() -> str:
+    """Trust policy: only the Step Functions service may assume the role."""
+    return _document({"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"})
+
+
+def state_machine_log_delivery_policy() -> str:
+    """What Step Functions needs to deliver a state machine's logs to CloudWatch Logs.
+
+    AWS requires `Resource: "*"` for these actions (they manage log deliveries, not a log group);
+    docs/backfill-workflow.md names this exception for the compliance notes.
+    """
+    return _document(
+        {
+            "Sid": "DeliverStateMachineLogs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogDelivery",
+                "logs:DeleteLogDelivery",
+                "logs:DescribeLogGroups",
+                "logs:DescribeResourcePolicies",
+                "logs:GetLogDelivery",
+                "logs:ListLogDeliveries",
+                "logs:PutResourcePolicy",
+                "logs:UpdateLogDelivery",
+            ],
+            "Resource": "*",
+        }
+    )
+
+
+def backfill_workflow_policy(
+    *,
+    source_bucket_arn: str,
+    function_arn: str,
+    results_bucket_arn: str,
+    results_prefix: str,
+    state_machine_arn: str,
+    listing_prefixes: Sequence[str] = (),
+    inventory_bucket_arn: str | None = None,
+    kms_key_arn: str | None = None,
+) -> str:
+    """The backfill state machine's permissions: list the source, invoke the function, write results."""
+    list_source: dict[str, Any] = {
+        "Sid": "ListSourceObjects",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": source_bucket_arn,
+    }
+    if listing_prefixes:
+        list_source["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in listing_prefixes]}}
+    executions = state_machine_arn.replace(":stateMachine:", ":execution:")
+    statements: list[dict[str, Any]] = [
+        list_source,
+        {"Sid": "InvokeImageFunction", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn},
+        {
+            # Multipart actions: large result files are uploaded in parts.
+            "Sid": "WriteResults",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            "Resource": f"{results_bucket_arn}/{results_prefix}*",
+        },
+        {
+            "Sid": "RunOwnChildExecutions",
+            "Effect": "Allow",
+            "Action": "states:StartExecution",
+            "Resource": state_machine_arn,
+        },
+        {
+            # Redrive: re-running a failed backfill re-runs only its failed child executions.
+            "Sid": "WatchOwnChildExecutions",
+            "Effect": "Allow",
+            "Action": ["states:DescribeExecution", "states:RedriveExecution", "states:StopExecution"],
+            "Resource": [f"{executions}:*", f"{executions}/*"],
+        },
+    ]
+    if inventory_bucket_arn:
+        statements.append(
+            {
+                "Sid": "ReadInventoryManifests",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"{inventory_bucket_arn}/*",
+            }
+        )
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "UseBucketKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+            }
+        )
+    return _document(*statements)

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import pulumi
 
 from components.alarm_set import AlarmSetArgs
+from components.backfill_workflow import CONFIG_KEYS as BACKFILL_CONFIG_KEYS
+from components.backfill_workflow import BackfillWorkflowArgs
 from components.naming import PROJECT, bucket_name, function_name
 from components.notifying_function import (
     DEFAULT_ARCHITECTURE,
@@ -235,3 +237,29 @@ class StackConfig:
                 **args,
             )
         )
+
+    def backfill_args(
+        self, account_id: str, buckets: ProcessedBucketPair, function: NotifyingFunction
+    ) -> BackfillWorkflowArgs | None:
+        """The backfill workflow's settings (issue 16), or None unless `backfillWorkflow` is true."""
+        if not self.config.get_bool("backfillWorkflow"):
+            return None
+        inventory = self.config.get("backfillInventoryBucket")
+        percent = self.config.get_float("backfillToleratedFailurePercent")
+        try:
+            return BackfillWorkflowArgs(
+                state_machine_name=f"{function_name(self.stack)}-backfill",
+                function_arn=function.function.arn,
+                source_bucket_name=buckets.source_bucket_name,
+                source_bucket_arn=buckets.source_bucket_arn,
+                results_bucket_name=bucket_name("backfill-results", self.stack, account_id),
+                max_concurrency=self._int("backfillMaxConcurrency", 100),
+                tolerated_failure_percent=5.0 if percent is None else percent,
+                log_retention_days=self._int("logRetentionDays", 30),
+                inventory_bucket_arn=f"arn:aws:s3:::{inventory}" if inventory else None,
+                kms_key_arn=self.config.get("kmsKeyArn"),
+                force_destroy=bool(self.config.get_bool("forceDestroy")),
+            )
+        except ValueError as error:
+            key = BACKFILL_CONFIG_KEYS.get(str(error).split(maxsplit=1)[0], "backfillWorkflow")
+            raise ValueError(f"config {PROJECT}:{key}: {error}") from None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from handler import app
 from local.emulator import LocalPipeline, provision, start_emulator
@@ -142,3 +143,94 @@ def test_lambda_sender_invokes_asynchronously():
     record = json.loads(call["Payload"])["Records"][0]
     assert record["eventName"] == "ObjectCreated:Put"
     assert record["s3"]["object"] == {"key": "a+b.jpg", "size": 10, "eTag": "etag"}
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """What the command printed on stderr, asserted to be a single line and no traceback."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_without_the_pulumi_cli_the_error_says_what_to_do_instead(tmp_path, monkeypatch, capsys):
+    # GIVEN no pulumi on PATH
+    monkeypatch.setenv("PATH", str(tmp_path))
+    # WHEN the backfill reads the stack's outputs through it
+    status = backfill.main(["--stack", "dev"])
+    # THEN one line says to install it or name the resources directly
+    assert status == 2
+    assert one_line_error(capsys).startswith(
+        "backfill: pulumi not found: install it or pass --source-bucket/--function-name"
+    )
+
+
+def test_a_failing_pulumi_cli_is_one_line(tmp_path, monkeypatch, capsys):
+    fake = tmp_path / "pulumi"
+    fake.write_text("#!/bin/sh\necho 'warning: something' >&2\necho 'error: no stack named dev found' >&2\nexit 255\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert backfill.main(["--stack", "dev"]) == 2
+    assert one_line_error(capsys) == (
+        "backfill: pulumi stack output failed for stack 'dev': error: no stack named dev found"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "backfill: cannot read --outputs"),
+        ("{not json", "is not JSON"),
+        ("[1, 2]", "is not a JSON object of stack outputs"),
+        ('{"functionName": "f"}', "no sourceBucketName in the stack outputs: deploy the stack (pulumi up)"),
+    ],
+)
+def test_bad_outputs_files_are_one_line(tmp_path, capsys, content, message):
+    outputs = tmp_path / "outputs.json"
+    if content is not None:
+        outputs.write_text(content)
+    assert backfill.main(["--outputs", str(outputs)]) == 2
+    assert message in one_line_error(capsys)
+
+
+def test_workflow_mode_without_the_workflow_says_how_to_turn_it_on(tmp_path, capsys):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"sourceBucketName": "b", "functionName": "f"}))
+    assert backfill.main(["--outputs", str(outputs), "--workflow"]) == 2
+    assert "pulumi config set image-processor:backfillWorkflow true" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--stack", "dev", "--concurrency", "0"],
+        ["--stack", "dev", "--manifest", "s3://b/m.json"],
+        ["--stack", "dev", "--workflow", "--manifest", "b/m.json"],
+        ["--stack", "dev", "--workflow", "--events-queue-url", "http://q"],
+        ["--stack", "dev", "--outputs", "x.json"],
+    ],
+)
+def test_command_line_mistakes_are_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        backfill.main(argv)
+    assert exit_.value.code == 2
+    assert one_line_error(capsys).endswith("(see --help)")
+
+
+def test_aws_refusals_are_one_line(aws_credentials, capsys):
+    # GIVEN a source bucket name that does not exist
+    with mock_aws():
+        status = backfill.main(["--source-bucket", "no-such-bucket", "--function-name", "f", "--dry-run"])
+    # THEN the AWS error is one line, not a traceback
+    assert status == 2
+    assert one_line_error(capsys).startswith("backfill: AWS: An error occurred (NoSuchBucket)")
+
+
+def test_workflow_dry_run_names_the_input_and_starts_nothing(capsys):
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:bf"
+    argv = ["--state-machine-arn", arn, "--workflow", "--manifest", "s3://inv/source/config/manifest.json", "--dry-run"]
+    assert backfill.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == (
+        f'would start {arn} with input {{"manifest": {{"bucket": "inv", "key": "source/config/manifest.json"}}}}'
+    )
