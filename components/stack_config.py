@@ -13,6 +13,7 @@ from components.alarm_set import AlarmSetArgs
 from components.naming import PROJECT, bucket_name, function_name
 from components.notifying_function import NotifyingFunction, NotifyingFunctionArgs
 from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
+from components.upload_api import UploadApiArgs
 from handler.renditions import RenditionSpec, parse_renditions
 
 T = TypeVar("T")
@@ -117,7 +118,7 @@ class StackConfig:
                 jpeg_quality=self._int("jpegQuality", 85),
                 kms_key_arn=self.config.get("kmsKeyArn"),
                 renditions=self._renditions(),
-                processing_history=bool(self.config.get_bool("processingHistory")),
+                processing_history=bool(self.config.get_bool("processingHistory")) or self.api_enabled,
                 cache_control=LONG_LIVED if self.config.get_bool("cdn") else "",
                 environment=environment,
             )
@@ -145,3 +146,68 @@ class StackConfig:
                 duration_threshold_fraction=0.8 if fraction is None else fraction,
             )
         )
+
+    @property
+    def api_enabled(self) -> bool:
+        """`api: true` adds the upload API (and turns processing history on: the API reads status there)."""
+        return bool(self.config.get_bool("api"))
+
+    def api_args(
+        self,
+        region: str,
+        buckets: ProcessedBucketPair,
+        function: NotifyingFunction,
+        function_args: NotifyingFunctionArgs,
+        code: pulumi.Archive,
+    ) -> UploadApiArgs:
+        """The upload API's settings; it shares the image function's runtime, limits and log retention."""
+        table = function.history_table
+        if table is None:
+            raise ValueError(f"config {PROJECT}:api: needs the processing history table")
+        rate = self.config.get_float("apiRateLimit")
+        max_input_bytes = function_args.environment.get("MAX_INPUT_BYTES")
+        return checked(
+            lambda: UploadApiArgs(
+                function_name=f"{function_name(self.stack)}-api",
+                code=code,
+                source_bucket_name=buckets.source_bucket_name,
+                source_bucket_arn=buckets.source_bucket_arn,
+                destination_bucket_name=buckets.destination_bucket_name,
+                destination_bucket_arn=buckets.destination_bucket_arn,
+                history_table_name=table.name,
+                history_table_arn=table.arn,
+                region=region,
+                auth=self.config.get("apiAuth") or "iam",
+                jwt_issuer=self.config.get("jwtIssuer") or "",
+                jwt_audience=_list(self.config.get("jwtAudience")),
+                cors_origins=_list(self.config.get("corsOrigins")),
+                rate_limit=50.0 if rate is None else rate,
+                burst_limit=self._int("apiBurstLimit", 100),
+                transfer_acceleration=bool(self.config.get_bool("transferAcceleration")),
+                cdn_domain=buckets.distribution.domain_name if buckets.distribution else None,
+                kms_key_arn=function_args.kms_key_arn,
+                runtime=function_args.runtime,
+                architecture=function_args.architecture,
+                log_retention_days=function_args.log_retention_days,
+                environment={"MAX_INPUT_BYTES": max_input_bytes} if max_input_bytes else {},
+            )
+        )
+
+
+def _list(raw: str | None) -> list[str]:
+    """A comma-separated config value as a list (corsOrigins, jwtAudience)."""
+    return [item.strip() for item in (raw or "").split(",") if item.strip()]
+
+
+# The upload API's args -> config keys (folded into the one table above at merge).
+CONFIG_KEYS.update(
+    {
+        "auth": "apiAuth",
+        "jwt_issuer": "jwtIssuer",
+        "jwt_audience": "jwtAudience",
+        "cors_origins": "corsOrigins",
+        "rate_limit": "apiRateLimit",
+        "burst_limit": "apiBurstLimit",
+        "transfer_acceleration": "transferAcceleration",
+    }
+)
