@@ -27,7 +27,12 @@ def response(
     """A proxy-integration response; never cached, because it may hold presigned URLs."""
     result: dict[str, Any] = {
         "statusCode": status,
-        "headers": {"content-type": "application/json", "cache-control": "no-store", **(headers or {})},
+        "headers": {
+            "content-type": "application/json",
+            "cache-control": "no-store",
+            "x-content-type-options": "nosniff",
+            **(headers or {}),
+        },
     }
     if body is not None:
         result["body"] = json.dumps(body, sort_keys=True)

@@ -90,6 +90,7 @@ def test_upload_grant_is_a_presigned_post_for_one_key_type_and_size(api):
     assert {"key": fields["key"]} in conditions
     assert answer.body["upload"]["url"].endswith(SOURCE) or SOURCE in answer.body["upload"]["url"]
     assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["x-content-type-options"] == "nosniff"
 
 
 def test_two_uploads_never_share_a_key(api):
