@@ -13,12 +13,12 @@ from api.http import ApiError
 from api.settings import ApiSettings
 
 # Exactly what POST /uploads hands out: anything else cannot be an upload of this API.
-_IMAGE_KEY = re.compile(r"^[0-9a-f]{32}\.[a-z]{3,4}$")
+_IMAGE_KEY = re.compile(r"[0-9a-f]{32}\.[a-z]{3,4}")
 
 
 def source_key(caller: Caller, image_key: str) -> str:
     """The caller's own object for `image_key`: the key is always resolved inside their prefix."""
-    if not _IMAGE_KEY.match(image_key):
+    if not _IMAGE_KEY.fullmatch(image_key):
         raise ApiError(400, "invalid_key", "the key must be one returned by POST /uploads")
     return caller.prefix + image_key
 

@@ -25,7 +25,7 @@ STAGE = "$default"
 ROUTES = (("POST", "/uploads"), ("GET", "/images/{key}"), ("DELETE", "/images/{key}"))
 AUTHORIZATION = {"iam": "AWS_IAM", "jwt": "JWT"}
 # An allowed origin is a scheme and host (and port): no path, no wildcard.
-_ORIGIN = re.compile(r"^(https://[a-z0-9.-]+|http://(localhost|127\.0\.0\.1))(:\d{1,5})?$")
+_ORIGIN = re.compile(r"(https://[a-z0-9.-]+|http://(localhost|127\.0\.0\.1))(:\d{1,5})?")
 # Variables the args set from typed fields: an error about the variable names the field instead.
 ENVIRONMENT_FIELDS = {"API_AUTH": "auth", "JWT_ISSUER": "jwt_issuer", "TRANSFER_ACCELERATION": "transfer_acceleration"}
 # What API Gateway writes per request: never a header, so never a token or signature.
@@ -94,7 +94,7 @@ class UploadApiArgs:
 
     def _check_access(self) -> None:
         for origin in self.cors_origins:
-            if not _ORIGIN.match(origin):
+            if not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"cors_origins: {origin!r} is not an origin like https://app.example.com (no *)")
         if self.auth == "jwt" and not self.jwt_audience:
             raise ValueError("jwt_audience needs at least one audience (client id) when auth is jwt")

@@ -252,6 +252,7 @@ def test_specs_and_widgets_are_plain_functions_of_their_inputs():
     [
         ({"cors_origins": ["*"]}, "cors_origins"),
         ({"cors_origins": ["https://app.example.com/path"]}, "cors_origins"),
+        ({"cors_origins": ["https://app.example.com\n"]}, "cors_origins"),
         ({"auth": "basic"}, "auth"),
         ({"auth": "jwt", "jwt_issuer": ISSUER}, "jwt_audience"),
         ({"auth": "jwt", "jwt_issuer": "http://idp.example.com", "jwt_audience": ["a"]}, "jwt_issuer"),
