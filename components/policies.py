@@ -310,3 +310,48 @@ def backfill_workflow_policy(
             }
         )
     return _document(*statements)
+
+
+def api_function_policy(
+    *,
+    source_bucket_arn: str,
+    destination_bucket_arn: str,
+    history_table_arn: str,
+    log_group_arn: str,
+    upload_prefix: str,
+    kms_key_arn: str | None = None,
+) -> str:
+    """The upload API's permissions: sign uploads and delete under the upload prefix, read status and renditions.
+
+    A presigned URL acts with the signer's permissions, so PutObject on the upload prefix is all an
+    uploader can ever get; nothing outside that prefix of the source bucket is reachable.
+    """
+    uploads = f"{source_bucket_arn}/{upload_prefix}*"
+    statements: list[dict[str, Any]] = [
+        {"Sid": "PresignUploads", "Effect": "Allow", "Action": "s3:PutObject", "Resource": uploads},
+        {"Sid": "DeleteUploads", "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": uploads},
+        {"Sid": "ReadStatus", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": history_table_arn},
+        {
+            "Sid": "PresignRenditionReads",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{destination_bucket_arn}/{RESIZED_PREFIX}*",
+        },
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:*",
+        },
+    ]
+    if kms_key_arn:
+        statements.append(
+            {
+                # Uploads are encrypted and renditions decrypted with the bucket key, as the signer.
+                "Sid": "UseBucketKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+            }
+        )
+    return _document(*statements)

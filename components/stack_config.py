@@ -26,6 +26,7 @@ from components.notifying_function import (
     check_platform,
 )
 from components.processed_bucket_pair import ProcessedBucketPair, ProcessedBucketPairArgs
+from components.upload_api import UploadApiArgs
 from handler.renditions import parse_renditions
 from handler.settings import FIELD, FIELDS, ConfigError
 
@@ -156,6 +157,10 @@ class StackConfig:
         }
         return read[key.kind](key.name)
 
+    def _int(self, key: str, default: int) -> int:
+        value = self.config.get_int(key)
+        return default if value is None else value
+
     def _set(self, keys: Sequence[Key]) -> dict[str, Any]:
         """The args of the keys that are set; unset keys keep the component's defaults."""
         values = {key.arg: self._read(key) for key in keys}
@@ -189,6 +194,8 @@ class StackConfig:
         """The function's settings; its args check the handler's variables with the handler's own rules."""
         args = self._set(FUNCTION_KEYS)
         args["notification_emails"] = emails(self.config.require("notificationEmail"), "notificationEmail")
+        if self.api_enabled:
+            args["processing_history"] = True  # the API reads each upload's status there
         if "renditions" in args:
             args["renditions"] = checked(lambda: parse_renditions(json.dumps(args["renditions"])))
         runtime = args.get("runtime", DEFAULT_RUNTIME)
@@ -263,3 +270,54 @@ class StackConfig:
         except ValueError as error:
             key = BACKFILL_CONFIG_KEYS.get(str(error).split(maxsplit=1)[0], "backfillWorkflow")
             raise ValueError(f"config {PROJECT}:{key}: {error}") from None
+
+    @property
+    def api_enabled(self) -> bool:
+        """`api: true` adds the upload API (and turns processing history on: the API reads status there)."""
+        return bool(self.config.get_bool("api"))
+
+    def api_args(
+        self,
+        region: str,
+        buckets: ProcessedBucketPair,
+        function: NotifyingFunction,
+        function_args: NotifyingFunctionArgs,
+        code: pulumi.Archive,
+    ) -> UploadApiArgs:
+        """The upload API's settings; it shares the image function's runtime, limits and log retention."""
+        table = function.history_table
+        if table is None:
+            raise ValueError(f"config {PROJECT}:api: needs the processing history table")
+        rate = self.config.get_float("apiRateLimit")
+        max_input_bytes = function_args.environment.get("MAX_INPUT_BYTES")
+        return checked(
+            lambda: UploadApiArgs(
+                function_name=f"{function_name(self.stack)}-api",
+                code=code,
+                source_bucket_name=buckets.source_bucket_name,
+                source_bucket_arn=buckets.source_bucket_arn,
+                destination_bucket_name=buckets.destination_bucket_name,
+                destination_bucket_arn=buckets.destination_bucket_arn,
+                history_table_name=table.name,
+                history_table_arn=table.arn,
+                region=region,
+                auth=self.config.get("apiAuth") or "iam",
+                jwt_issuer=self.config.get("jwtIssuer") or "",
+                jwt_audience=_list(self.config.get("jwtAudience")),
+                cors_origins=_list(self.config.get("corsOrigins")),
+                rate_limit=50.0 if rate is None else rate,
+                burst_limit=self._int("apiBurstLimit", 100),
+                transfer_acceleration=bool(self.config.get_bool("transferAcceleration")),
+                cdn_domain=buckets.distribution.domain_name if buckets.distribution else None,
+                kms_key_arn=function_args.kms_key_arn,
+                runtime=function_args.runtime,
+                architecture=function_args.architecture,
+                log_retention_days=function_args.log_retention_days,
+                environment={"MAX_INPUT_BYTES": max_input_bytes} if max_input_bytes else {},
+            )
+        )
+
+
+def _list(raw: str | None) -> list[str]:
+    """A comma-separated config value as a list (corsOrigins, jwtAudience)."""
+    return [item.strip() for item in (raw or "").split(",") if item.strip()]

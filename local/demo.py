@@ -26,6 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handler import app
+from handler.renditions import IMAGE_EXTENSIONS
 from handler.renditions import parse_renditions
 from local import gallery, live
 from local.emulator import REGION, Email, LocalPipeline, provision, start_emulator
@@ -274,7 +275,7 @@ def not_as_documented(
         if outcome.get("error_type") not in DOCUMENTED_REFUSALS:
             return f"{key}: {outcome.get('error_type')}: {outcome.get('error_message')}"
         return None if email else f"{key}: refused, but no e-mail was sent"
-    if status == "skipped" and not key.lower().endswith(app.IMAGE_EXTENSIONS):
+    if status == "skipped" and not key.lower().endswith(IMAGE_EXTENSIONS):
         return None
     return f"{key}: {status}" + (f" ({outcome['reason']})" if outcome and outcome.get("reason") else "")
 
