@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from handler import app, cdn
+from handler import app, aws, cdn, storage
 from local.samples import encode, photo
 from tests.conftest import REGION, clear_caches
 
@@ -69,10 +70,6 @@ def test_no_distribution_no_call():
 
 def test_without_list_permission_a_rendition_counts_as_existing(pipeline, monkeypatch):
     # GIVEN S3 answering 403 for a missing key (no s3:ListBucket on the destination)
-    from botocore.exceptions import ClientError
-
-    from handler import aws, storage
-
     def forbidden(**kwargs):
         raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
 
