@@ -63,7 +63,7 @@ class Convergence(RuleBasedStateMachine):
         if self.versioned:
             self.s3.put_bucket_versioning(Bucket=SOURCE, VersioningConfiguration={"Status": "Enabled"})
         topic = boto3.client("sns", region_name=REGION).create_topic(Name="notifications")["TopicArn"]
-        os.environ.update(ENVIRONMENT, SNS_TOPIC_ARN=topic)
+        os.environ["SNS_TOPIC_ARN"] = topic
         clear_caches()
         self.invocation = app.Invocation(handler_settings(), "request")
         self.queue: list[events.SourceObject] = []
@@ -246,8 +246,9 @@ SETTINGS = settings(
 
 @pytest.fixture
 def environment(aws_credentials, monkeypatch):
-    for name in (*ENVIRONMENT, "SNS_TOPIC_ARN"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test; the machine sets them
+    """The handler's variables, all restored after the test (the machine sets the topic it creates)."""
+    for name, value in {**ENVIRONMENT, "SNS_TOPIC_ARN": "arn:unset"}.items():
+        monkeypatch.setenv(name, value)
 
 
 def test_unversioned_source_converges(environment):
