@@ -237,8 +237,8 @@ class VersionedConvergence(Convergence):
 
 
 SETTINGS = settings(
-    max_examples=30,
-    stateful_step_count=12,
+    max_examples=20,
+    stateful_step_count=10,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
