@@ -55,3 +55,18 @@ def test_the_handler_prints_one_emf_line_per_image(pipeline, lambda_context, cap
     assert lines[1]["Reason"] == "not_an_image"
     for line in lines:
         assert_valid_emf(line)
+
+
+def test_every_status_has_its_count_and_only_refusals_a_reason():
+    """GIVEN each status WHEN turned into EMF THEN its own count metric; Reason only for failures and ignored."""
+    for status, metric in (
+        ("skipped", "ImagesSkipped"),
+        ("deleted", "ImagesDeleted"),
+        ("ignored", "RecordsIgnored"),
+        ("failure", "ImagesFailed"),
+        ("success", "ImagesProcessed"),
+    ):
+        record = emf_record({"status": status, "error_type": "why"}, "fn", now_ms=1)
+        assert_valid_emf(record)
+        assert record[metric] == 1
+        assert ("Reason" in record) is (status in ("failure", "ignored"))
