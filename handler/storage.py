@@ -94,8 +94,21 @@ def read(bucket: str, key: str) -> bytes:
 
 
 def existing(bucket: str, keys: Sequence[str]) -> list[str]:
-    """The keys among `keys` that hold an object (renditions about to be replaced or deleted)."""
-    return [key for key in keys if head(bucket, key) is not None]
+    """The keys among `keys` that may hold an object (renditions about to be replaced or deleted).
+
+    Without s3:ListBucket S3 answers 403 for a missing key: such a key counts as existing, since an
+    extra invalidation is harmless and a missed one shows a stale picture.
+    """
+    return [key for key in keys if _may_exist(bucket, key)]
+
+
+def _may_exist(bucket: str, key: str) -> bool:
+    try:
+        return head(bucket, key) is not None
+    except ClientError as error:
+        if error_code(error) in ("403", "AccessDenied"):
+            return True
+        raise
 
 
 def delete(bucket: str, keys: Sequence[str]) -> None:

@@ -69,6 +69,7 @@ def test_upload_becomes_resized_image_and_success_notification(pipeline, lambda_
 
 
 def test_every_record_of_an_event_is_processed(pipeline, lambda_context):
+    """GIVEN three uploads in one event WHEN handled THEN each has its rendition and notification."""
     png = encode(photo(1000, 1000), "PNG")
     gif = encode(photo(400, 300).convert("P"), "GIF")
     for key, data in (("a.png", png), ("folder/b.gif", gif), ("folder/b.webp", encode(photo(500, 500), "WEBP"))):
@@ -81,6 +82,7 @@ def test_every_record_of_an_event_is_processed(pipeline, lambda_context):
 
 
 def test_non_image_with_image_name_gets_failure_notification_and_no_output(pipeline, lambda_context):
+    """GIVEN text under a .jpg name WHEN handled THEN a failure notification and no rendition, without raising."""
     event = pipeline.upload("uploads/not-really.jpg", b"just some text")
     result = app.lambda_handler(event, lambda_context)  # returns normally: a retry cannot fix it
     assert destination_keys() == []
@@ -95,6 +97,7 @@ def test_non_image_with_image_name_gets_failure_notification_and_no_output(pipel
 
 
 def test_corrupt_image_gets_failure_notification(pipeline, lambda_context):
+    """GIVEN a truncated PNG WHEN handled THEN a `corrupt` failure notification and no rendition."""
     event = pipeline.upload("broken.png", encode(photo(800, 800), "PNG")[:3000])
     app.lambda_handler(event, lambda_context)
     (notification,) = pipeline.notifications()
@@ -103,6 +106,7 @@ def test_corrupt_image_gets_failure_notification(pipeline, lambda_context):
 
 
 def test_non_image_with_other_extension_is_skipped_quietly(pipeline, lambda_context, caplog):
+    """GIVEN a text file WHEN handled THEN it is skipped: logged, no notification."""
     event = pipeline.upload("notes/readme.txt", b"hello")
     with caplog.at_level(logging.INFO, logger="image-processor"):
         result = app.lambda_handler(event, lambda_context)
@@ -123,6 +127,7 @@ def test_image_with_other_extension_is_processed_by_content(pipeline, lambda_con
 
 
 def test_object_above_max_input_bytes_is_refused_without_download(pipeline, lambda_context, monkeypatch):
+    """GIVEN MAX_INPUT_BYTES below the upload's size WHEN handled THEN `too_large`, and it is never downloaded."""
     monkeypatch.setenv("MAX_INPUT_BYTES", "1000")
     clear_caches()
     event = pipeline.upload("big.jpg", JPEG)
@@ -138,6 +143,7 @@ def test_object_above_max_input_bytes_is_refused_without_download(pipeline, lamb
 
 
 def test_size_missing_from_event_is_read_with_head(pipeline, lambda_context, monkeypatch):
+    """GIVEN an event without the object size WHEN handled THEN HEAD gives bytes_in."""
     monkeypatch.setenv("MAX_INPUT_BYTES", "1000")
     clear_caches()
     pipeline.upload("big.jpg", JPEG)
@@ -146,6 +152,7 @@ def test_size_missing_from_event_is_read_with_head(pipeline, lambda_context, mon
 
 
 def test_upload_failure_raises_so_lambda_retries(pipeline, lambda_context):
+    """GIVEN a destination that cannot be written WHEN handled THEN the S3 error raises and no success is claimed."""
     event = pipeline.upload("a.jpg", JPEG)
     boto3.client("s3", region_name=REGION).delete_bucket(Bucket=DESTINATION)
     with pytest.raises(ClientError, match="NoSuchBucket"):
@@ -154,6 +161,7 @@ def test_upload_failure_raises_so_lambda_retries(pipeline, lambda_context):
 
 
 def test_download_failure_raises_so_lambda_retries(pipeline, lambda_context, monkeypatch):
+    """GIVEN S3 failing the GET with a 5xx WHEN handled THEN the error raises for a retry."""
     event = pipeline.upload("a.jpg", JPEG)
 
     def failing_get_object(**kwargs):
@@ -165,6 +173,7 @@ def test_download_failure_raises_so_lambda_retries(pipeline, lambda_context, mon
 
 
 def test_a_transient_failure_does_not_stop_the_other_records(pipeline, lambda_context, monkeypatch):
+    """GIVEN throttling on one record's write WHEN the event is handled THEN the other is done, then it raises."""
     pipeline.upload("a.jpg", JPEG)
     pipeline.upload("b.jpg", JPEG)
     real_put = aws.s3().put_object
@@ -181,6 +190,7 @@ def test_a_transient_failure_does_not_stop_the_other_records(pipeline, lambda_co
 
 
 def test_notification_failure_does_not_fail_the_invocation(pipeline, lambda_context, monkeypatch, caplog):
+    """GIVEN a topic that no longer exists WHEN handled THEN the rendition stands, the error is logged."""
     monkeypatch.setenv("SNS_TOPIC_ARN", f"arn:aws:sns:{REGION}:123456789012:deleted-topic")
     clear_caches()
     event = pipeline.upload("a.jpg", JPEG)
@@ -192,6 +202,7 @@ def test_notification_failure_does_not_fail_the_invocation(pipeline, lambda_cont
 
 
 def test_same_event_twice_gives_the_same_object(pipeline, lambda_context):
+    """GIVEN an event delivered twice WHEN both are handled THEN one identical rendition."""
     event = pipeline.upload("a.jpg", JPEG)
     app.lambda_handler(event, lambda_context)
     first = fetch("resized/a.jpg")[1]["Body"].read()
@@ -201,6 +212,7 @@ def test_same_event_twice_gives_the_same_object(pipeline, lambda_context):
 
 
 def test_deleted_object_is_skipped(pipeline, lambda_context):
+    """GIVEN a creation event whose object is already deleted WHEN handled THEN skipped, no notification."""
     event = pipeline.upload("gone.jpg", JPEG)
     boto3.client("s3", region_name=REGION).delete_object(Bucket=SOURCE, Key="gone.jpg")
     assert app.lambda_handler(event, lambda_context)["results"][0]["status"] == "skipped"
@@ -208,11 +220,13 @@ def test_deleted_object_is_skipped(pipeline, lambda_context):
 
 
 def test_test_event_is_ignored(pipeline, lambda_context):
+    """GIVEN S3's test event WHEN handled THEN nothing happens."""
     event = json.loads((EVENTS / "s3_test_event.json").read_text())
     assert app.lambda_handler(event, lambda_context) == {"results": []}
 
 
 def test_one_json_log_line_per_record_with_request_id(pipeline, lambda_context, caplog):
+    """GIVEN two records WHEN handled THEN one JSON line each, with the request id."""
     pipeline.upload("a.jpg", JPEG)
     pipeline.upload("b.txt", b"x")
     with caplog.at_level(logging.INFO, logger="image-processor"):
@@ -227,6 +241,7 @@ def test_one_json_log_line_per_record_with_request_id(pipeline, lambda_context, 
 
 
 def test_event_from_the_destination_bucket_is_refused(pipeline, lambda_context):
+    """GIVEN a record from the destination bucket WHEN handled THEN `misconfigured`, nothing written."""
     event = s3_event("resized/a.jpg")
     event["Records"][0]["s3"]["bucket"]["name"] = DESTINATION
     assert app.lambda_handler(event, lambda_context)["results"][0]["error_type"] == "misconfigured"
@@ -234,6 +249,7 @@ def test_event_from_the_destination_bucket_is_refused(pipeline, lambda_context):
 
 
 def test_cold_start_refuses_destination_equal_to_source(pipeline, lambda_context, monkeypatch):
+    """GIVEN DESTINATION_BUCKET equal to SOURCE_BUCKET WHEN the container starts THEN a ConfigError."""
     monkeypatch.setenv("DESTINATION_BUCKET", SOURCE)
     clear_caches()
     with pytest.raises(ValueError, match="DESTINATION_BUCKET"):
@@ -248,6 +264,7 @@ RENDITIONS = [
 
 
 def test_named_renditions_are_all_written_and_listed(pipeline, lambda_context, monkeypatch):
+    """GIVEN three named renditions WHEN an upload is handled THEN all are written and listed in the notification."""
     monkeypatch.setenv("RENDITIONS", json.dumps(RENDITIONS))
     clear_caches()
     s3 = boto3.client("s3", region_name=REGION)
@@ -273,6 +290,7 @@ def test_named_renditions_are_all_written_and_listed(pipeline, lambda_context, m
 
 
 def test_a_failed_rendition_is_named_and_the_others_are_kept(pipeline, lambda_context, monkeypatch):
+    """GIVEN a rendition whose watermark is missing WHEN handled THEN the others are kept and the failure names it."""
     monkeypatch.setenv("RENDITIONS", json.dumps(RENDITIONS))  # no watermark image uploaded
     clear_caches()
     event = pipeline.upload("photos/cat.png", encode(photo(1200, 900), "PNG"))
@@ -286,6 +304,7 @@ def test_a_failed_rendition_is_named_and_the_others_are_kept(pipeline, lambda_co
 
 
 def test_bad_renditions_variable_fails_at_cold_start(pipeline, lambda_context, monkeypatch):
+    """GIVEN a bad RENDITIONS variable WHEN the container starts THEN a ConfigError naming the entry."""
     monkeypatch.setenv("RENDITIONS", '[{"name": "x", "width": 10, "height": 10, "fit": "zoom"}]')
     clear_caches()
     with pytest.raises(ValueError, match=r"RENDITIONS entry 0 \(x\): fit"):

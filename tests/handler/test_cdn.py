@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from handler import app, cdn
+from handler import app, aws, cdn, storage
 from local.samples import encode, photo
 from tests.conftest import REGION, clear_caches
 
@@ -65,3 +66,13 @@ def test_paths_are_percent_encoded_and_unique():
 
 def test_no_distribution_no_call():
     assert cdn.invalidate("", ["resized/a.jpg"], "request") is None
+
+
+def test_without_list_permission_a_rendition_counts_as_existing(pipeline, monkeypatch):
+    # GIVEN S3 answering 403 for a missing key (no s3:ListBucket on the destination)
+    def forbidden(**kwargs):
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+    monkeypatch.setattr(aws.s3(), "head_object", forbidden)
+    # THEN the key is invalidated rather than assumed absent
+    assert storage.existing("bucket", ["resized/a.jpg"]) == ["resized/a.jpg"]

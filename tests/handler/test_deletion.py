@@ -26,6 +26,7 @@ def source_versioning(request, pipeline):
 
 
 def test_deleting_the_source_deletes_every_rendition(pipeline, lambda_context, monkeypatch):
+    """GIVEN an upload with two renditions WHEN its source is deleted THEN both renditions go."""
     monkeypatch.setenv(
         "RENDITIONS",
         json.dumps(
@@ -44,6 +45,7 @@ def test_deleting_the_source_deletes_every_rendition(pipeline, lambda_context, m
 
 
 def test_a_late_creation_event_does_not_resurrect_a_deleted_image(source_versioning, lambda_context):
+    """GIVEN upload then delete, removal handled first WHEN the creation event arrives last THEN nothing is written."""
     created = source_versioning.upload("cat.jpg", FIRST)
     removed = source_versioning.delete("cat.jpg")
     app.lambda_handler(removed, lambda_context)
@@ -53,6 +55,7 @@ def test_a_late_creation_event_does_not_resurrect_a_deleted_image(source_version
 
 
 def test_a_late_removal_does_not_delete_a_newer_upload(source_versioning, lambda_context):
+    """GIVEN upload, delete, upload again WHEN the removal arrives last THEN the new upload's rendition stays."""
     source_versioning.upload("cat.jpg", FIRST)
     removed = source_versioning.delete("cat.jpg")
     created_again = source_versioning.upload("cat.jpg", SECOND)
@@ -63,6 +66,7 @@ def test_a_late_removal_does_not_delete_a_newer_upload(source_versioning, lambda
 
 
 def test_a_late_event_of_an_overwritten_object_keeps_the_newer_rendition(source_versioning, lambda_context):
+    """GIVEN two uploads under one key WHEN the older event arrives last THEN the newer rendition stays."""
     first = source_versioning.upload("cat.jpg", FIRST)
     second = source_versioning.upload("cat.jpg", SECOND)
     app.lambda_handler(second, lambda_context)
@@ -74,6 +78,7 @@ def test_a_late_event_of_an_overwritten_object_keeps_the_newer_rendition(source_
 
 
 def test_in_order_overwrite_replaces_the_rendition(source_versioning, lambda_context):
+    """GIVEN an overwrite handled in order WHEN both events are handled THEN the rendition is the newer picture."""
     app.lambda_handler(source_versioning.upload("cat.jpg", FIRST), lambda_context)
     assert fetch("resized/cat.jpg")[0].size == (800, 600)
     app.lambda_handler(source_versioning.upload("cat.jpg", SECOND), lambda_context)

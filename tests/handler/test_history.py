@@ -36,6 +36,7 @@ def stored(key: str) -> dict:
 
 
 def test_item_shape():
+    """GIVEN a failure document WHEN turned into an item THEN time, error and document are strings."""
     when = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
     item = history.item(
         {"source_key": "a.jpg", "status": "failure", "error_type": "corrupt", "error_message": "truncated"}, when
@@ -46,6 +47,7 @@ def test_item_shape():
 
 
 def test_each_outcome_is_recorded_and_the_latest_wins(history_table, lambda_context):
+    """GIVEN failure, success and deletion of one key WHEN each is handled THEN the item shows the latest."""
     app.lambda_handler(history_table.upload("a.jpg", b"broken"), lambda_context)
     assert stored("a.jpg")["status"] == "failure"
     assert stored("a.jpg")["error"].startswith("not_an_image")
@@ -58,6 +60,7 @@ def test_each_outcome_is_recorded_and_the_latest_wins(history_table, lambda_cont
 
 
 def test_a_history_failure_does_not_fail_the_image(pipeline, lambda_context, monkeypatch, caplog):
+    """GIVEN a missing history table WHEN an upload is handled THEN it succeeds and the error is logged."""
     monkeypatch.setenv("HISTORY_TABLE", "no-such-table")
     clear_caches()
     with caplog.at_level(logging.ERROR):
@@ -68,6 +71,7 @@ def test_a_history_failure_does_not_fail_the_image(pipeline, lambda_context, mon
 
 
 def test_cache_control_is_set_on_renditions_when_configured(pipeline, lambda_context, monkeypatch):
+    """GIVEN CACHE_CONTROL WHEN an upload is handled THEN the rendition carries it."""
     monkeypatch.setenv("CACHE_CONTROL", "public, max-age=31536000")
     clear_caches()
     app.lambda_handler(pipeline.upload("a.jpg", encode(photo(400, 300), "JPEG")), lambda_context)

@@ -21,6 +21,7 @@ def assert_valid_emf(record):
 
 
 def test_success_record_has_the_image_metrics():
+    """GIVEN a success document WHEN turned into EMF THEN it counts the image, bytes, pixels and time."""
     summary = {"status": "success", "bytes_in": 1000, "bytes_out": 100, "original_size": [40, 30], "duration_ms": 12}
     record = emf_record(summary, "image-processor-dev", now_ms=1)
     assert_valid_emf(record)
@@ -35,6 +36,7 @@ def test_success_record_has_the_image_metrics():
 
 
 def test_failure_record_counts_by_reason():
+    """GIVEN a failure document WHEN turned into EMF THEN ImagesFailed by Reason, no ImagesProcessed."""
     record = emf_record({"status": "failure", "error_type": "corrupt", "duration_ms": 3}, "fn", now_ms=1)
     assert_valid_emf(record)
     assert (record["ImagesFailed"], record["Reason"]) == (1, "corrupt")
@@ -43,6 +45,7 @@ def test_failure_record_counts_by_reason():
 
 
 def test_the_handler_prints_one_emf_line_per_image(pipeline, lambda_context, capsys):
+    """GIVEN a good and a broken upload WHEN handled THEN one valid EMF line each."""
     pipeline.upload("a.jpg", encode(photo(400, 300), "JPEG"))
     pipeline.upload("b.jpg", b"broken")
 
@@ -52,3 +55,18 @@ def test_the_handler_prints_one_emf_line_per_image(pipeline, lambda_context, cap
     assert lines[1]["Reason"] == "not_an_image"
     for line in lines:
         assert_valid_emf(line)
+
+
+def test_every_status_has_its_count_and_only_refusals_a_reason():
+    """GIVEN each status WHEN turned into EMF THEN its own count metric; Reason only for failures and ignored."""
+    for status, metric in (
+        ("skipped", "ImagesSkipped"),
+        ("deleted", "ImagesDeleted"),
+        ("ignored", "RecordsIgnored"),
+        ("failure", "ImagesFailed"),
+        ("success", "ImagesProcessed"),
+    ):
+        record = emf_record({"status": status, "error_type": "why"}, "fn", now_ms=1)
+        assert_valid_emf(record)
+        assert record[metric] == 1
+        assert ("Reason" in record) is (status in ("failure", "ignored"))

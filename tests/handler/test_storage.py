@@ -227,3 +227,33 @@ def test_destination_untouched_by_a_foreign_bucket(pipeline, lambda_context):
     event["Records"][0]["s3"]["bucket"]["name"] = "other"
     app.lambda_handler(event, lambda_context)
     assert destination_keys() == ["resized/a.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("code", "permanent"),
+    [
+        *[(code, True) for code in storage.PERMANENT_CODES],
+        *[(code, False) for code in ("InternalError", "SlowDown", "503", "RequestTimeout", "ExpiredToken", "")],
+    ],
+)
+def test_which_s3_errors_are_permanent(code, permanent):
+    error = ClientError({"Error": {"Code": code, "Message": "m"}}, "PutObject")
+    assert storage.is_permanent(error) is permanent
+
+
+def test_a_key_that_never_settles_is_handed_back_after_the_last_round(pipeline, lambda_context, monkeypatch):
+    # GIVEN an object that is overwritten again after every write of its renditions
+    event = pipeline.upload("a.jpg", JPEG)
+    real_put = storage.put
+    writes = []
+
+    def put_then_overwrite(*args, **kwargs):
+        real_put(*args, **kwargs)
+        writes.append(args[1])
+        boto3.client("s3", region_name=REGION).put_object(Bucket=SOURCE, Key="a.jpg", Body=JPEG + bytes(len(writes)))
+
+    monkeypatch.setattr(storage, "put", put_then_overwrite)
+    # WHEN handled THEN it gives up after MAX_ROUNDS rounds with StillChanging, to be retried
+    with pytest.raises(app.StillChanging, match=r"a\.jpg changed 4 times"):
+        app.lambda_handler(event, lambda_context)
+    assert len(writes) == app.MAX_ROUNDS == 4
