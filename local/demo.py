@@ -26,8 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handler import app
-from handler.renditions import IMAGE_EXTENSIONS
-from handler.renditions import parse_renditions
+from handler.renditions import IMAGE_EXTENSIONS, parse_renditions
 from local import gallery, live
 from local.emulator import REGION, Email, LocalPipeline, provision, start_emulator
 from local.pump import EventPump
