@@ -18,7 +18,7 @@ from handler.imaging.encode import encode, output_format
 from handler.imaging.errors import CorruptImage, ImageRejected, NotAnImage, OutOfTime, TooLarge
 from handler.imaging.geometry import area, fit_cover, fit_inside, oriented, reduce, scaled_size, shaped, swaps_axes
 from handler.imaging.limits import Limits
-from handler.imaging.memory import check_limits, estimated_peak_bytes
+from handler.imaging.memory import check_limits, estimated_peak_bytes, guard_memory
 from handler.imaging.results import Rendition, RenditionError
 from handler.imaging.watermark import watermarked
 from handler.renditions import RenditionSpec
@@ -37,6 +37,7 @@ __all__ = [
     "estimated_peak_bytes",
     "fit_cover",
     "fit_inside",
+    "guard_memory",
     "render",
     "render_all",
     "scaled_size",
@@ -70,6 +71,11 @@ def render_all(
         return _render_open(image, specs, limits, watermarks or {})
     except ImageRejected:
         raise
+    except MemoryError as error:  # the fail-safe (guard_memory) caught what the memory model missed
+        raise TooLarge(
+            f"{image.format} {image.width}x{image.height} ran out of memory while decoding: "
+            f"raise memorySize or send a smaller image"
+        ) from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise CorruptImage(f"cannot decode {image.format} image: {error}") from error
     finally:
@@ -121,6 +127,8 @@ def _render_open(
 def _guarded(spec: RenditionSpec, make: Callable[[RenditionSpec], Rendition]) -> Rendition | RenditionError:
     try:
         return make(spec)
+    except (ImageRejected, MemoryError):
+        raise  # the upload as a whole is refused: the other renditions would hit the same limit
     except Exception as error:  # one rendition's failure must not lose the others
         label = spec.name or "default"
         return RenditionError(spec, f"rendition {label!r} failed: {type(error).__name__}: {error}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import resource
 
 from PIL import Image
 
@@ -48,3 +49,40 @@ def check_limits(image: Image.Image, target: tuple[int, int], limits: Limits) ->
             f"{image.format} {width}x{height} needs about {needed // MIB} MB to decode: too large for "
             f"{limits.memory_mb} MB, raise memorySize"
         )
+
+
+# Pages the process maps later from files (decoder libraries, bytecode) that the data limit does not count.
+GUARD_MARGIN_BYTES = 32 * MIB
+
+
+def guard_memory(memory_mb: int) -> None:
+    """Fail-safe for what the model misses: allocations past `memory_mb` raise MemoryError, not an OOM kill.
+
+    Sets RLIMIT_DATA so the private writable memory may grow by what is left of `memory_mb` now (minus a
+    margin for file-backed pages). RLIMIT_AS cannot be used: glibc's per-thread arenas and thread stacks
+    (boto3's transfer threads) reserve far more address space than they use. Call once at cold start.
+    """
+    status = _proc_status()
+    if not status:
+        return  # not Linux: nothing to read the current usage from, and no OOM killer to avoid
+    growth = memory_mb * MIB - status["VmRSS"] - GUARD_MARGIN_BYTES
+    limit = max(status["VmData"] + max(growth, 0), MIB)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
+def _proc_status() -> dict[str, int]:
+    """VmData and VmRSS of this process in bytes, from /proc/self/status ({} where there is none)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            lines = status.read().splitlines()
+    except OSError:
+        return {}
+    values = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in ("VmData", "VmRSS"):
+            values[key] = int(value.split()[0]) * 1024
+    return values
