@@ -7,7 +7,7 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo serve load test lint fmt bench backfill clean
+.PHONY: demo serve load test test-hostile lint fmt bench backfill clean
 
 demo: .venv/.synced  ## Run the whole pipeline locally on an embedded AWS emulator (moto)
 	$(RUN) python -m local.demo $(ARGS)
@@ -18,8 +18,11 @@ serve: .venv/.synced  ## Keep the local emulator and event pump running for your
 load: .venv/.synced  ## Load and fault test of the local pipeline
 	$(RUN) python -m local.load $(ARGS)
 
-test: lint  ## Lint, type-check and run every test
-	$(RUN) pytest -n 2 $(ARGS)
+test: lint  ## Lint, type-check and run every hermetic test (no network)
+	$(RUN) pytest -n 2 -m "not network and not hostile" $(ARGS)
+
+test-hostile: .venv/.synced  ## Hostile inputs, each in a resource-limited process, two at a time (slow)
+	$(RUN) pytest -n 2 -m hostile tests/hostile $(ARGS)
 
 lint: .venv/.synced
 	$(RUN) ruff check .
@@ -33,7 +36,7 @@ fmt: .venv/.synced
 backfill: .venv/.synced  ## Re-process existing uploads: make backfill ARGS="--stack dev [--prefix p/] [--dry-run]"
 	$(RUN) python -m tools.backfill $(ARGS)
 
-bench: .venv/.synced  ## Speed and memory of the image engine against the naive pipeline
+bench: .venv/.synced  ## Speed, memory and quality of the image engine against libvips
 	$(RUN) python -m bench $(ARGS)
 
 clean:
