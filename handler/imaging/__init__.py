@@ -12,13 +12,14 @@ from PIL import Image, ImageFile
 
 from handler.imaging.animation import render_animation
 from handler.imaging.colour import reducible, to_eight_bit, to_rgb, unpremultiplied
-from handler.imaging.decode import ALLOWED_FORMATS, orientation
+from handler.imaging.decode import ALLOWED_FORMATS, orientation, orients_on_load, watch_time
 from handler.imaging.decode import open_image as _open
 from handler.imaging.encode import encode, output_format
 from handler.imaging.errors import CorruptImage, ImageRejected, NotAnImage, OutOfTime, TooLarge
 from handler.imaging.geometry import area, fit_cover, fit_inside, oriented, reduce, scaled_size, shaped, swaps_axes
 from handler.imaging.limits import Limits
-from handler.imaging.memory import check_limits, estimated_peak_bytes, guard_memory
+from handler.imaging.memory import draft_box, estimated_peak_bytes, guard_memory
+from handler.imaging.refusals import check_animation, check_before_decoding
 from handler.imaging.results import Rendition, RenditionError
 from handler.imaging.watermark import watermarked
 from handler.renditions import RenditionSpec
@@ -68,6 +69,7 @@ def render_all(
     """
     image = _open(data)
     try:
+        watch_time(image, limits)
         return _render_open(image, specs, limits, watermarks or {})
     except ImageRejected:
         raise
@@ -100,28 +102,42 @@ def _render_open(
     largest = max((scaled_size(upright, spec) for spec in specs), key=area)
     # Shrink in the stored orientation and turn the small result: the target is turned to match.
     target = (largest[1], largest[0]) if swaps_axes(turn) else largest
-    check_limits(image, target, limits)
+    check_before_decoding(image, target, limits)
     source = _Source(image.format or "unknown", upright, image.info.get("icc_profile"))
 
     results: dict[int, Rendition | RenditionError] = {}
     animated = [i for i, spec in enumerate(specs) if spec.animated and getattr(image, "is_animated", False)]
     for index in animated:
-        results[index] = _guarded(specs[index], lambda spec: render_animation(image, spec, upright, turn, limits))
-    if len(animated) < len(specs):
-        image.seek(0)
-        # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for about twice the target, never less.
-        image.draft(None, (target[0] * 2, target[1] * 2))
-        image.load()
-        sixteen_bit = image.mode.startswith("I;16")
-        base = to_eight_bit(reduce(reducible(image), target), sixteen_bit)
-        base, icc_profile = to_rgb(oriented(base, turn), source.icc_profile)
-        source = dataclasses.replace(source, icc_profile=icc_profile)
-        order = sorted(
-            (i for i in range(len(specs)) if i not in results), key=lambda i: -area(scaled_size(upright, specs[i]))
-        )
-        for index in order:
-            results[index] = _guarded(specs[index], lambda spec: _render_still(base, spec, source, watermarks))
+        spec = specs[index]
+        check_animation(image, scaled_size(upright, spec), min(spec.max_frames, getattr(image, "n_frames", 1)), limits)
+        results[index] = _guarded(spec, lambda spec: render_animation(image, spec, upright, turn, limits))
+    stills = sorted(
+        (i for i in range(len(specs)) if i not in results), key=lambda i: -area(scaled_size(upright, specs[i]))
+    )
+    if stills:
+        base = _decode_base(image, target, turn, limits)
+        source = dataclasses.replace(source, icc_profile=base[1])
+        for index in stills:
+            limits.check_time("encoding")
+            results[index] = _guarded(specs[index], lambda spec: _render_still(base[0], spec, source, watermarks))
     return [results[index] for index in range(len(specs))]
+
+
+def _decode_base(
+    image: ImageFile.ImageFile, target: tuple[int, int], turn: int, limits: Limits
+) -> tuple[Image.Image, bytes | None]:
+    """Decode the first frame once, pre-shrunk to about twice `target`, upright, in RGB(a), and its profile."""
+    image.seek(0)
+    # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for a margin over the target, never less.
+    image.draft(None, draft_box(target))
+    image.load()
+    limits.check_time("shrinking")
+    if orients_on_load(image) and swaps_axes(turn):
+        target = (target[1], target[0])  # the decoder has turned the picture already
+    sixteen_bit = image.mode.startswith("I;16")
+    base = to_eight_bit(reduce(image, target, reducible), sixteen_bit)
+    base = base if orients_on_load(image) else oriented(base, turn)
+    return to_rgb(base, image.info.get("icc_profile"))
 
 
 def _guarded(spec: RenditionSpec, make: Callable[[RenditionSpec], Rendition]) -> Rendition | RenditionError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from PIL import Image
 
@@ -63,24 +64,29 @@ def oriented(image: Image.Image, orientation: int) -> Image.Image:
     return image.transpose(transpose) if transpose is not None else image
 
 
-def reduce(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+def reduce(image: Image.Image, target: tuple[int, int], widen: Callable[[Image.Image], Image.Image]) -> Image.Image:
     """Box-shrink by an integer factor to about twice the target, strip by strip, alpha premultiplied.
 
-    Working in strips keeps the premultiplied copy small; a final LANCZOS pass does the quality work.
+    Each strip is widened (`widen`: palette, bilevel, 16-bit to modes reduce supports) and premultiplied
+    on its own, so no full-size widened copy ever exists; a final LANCZOS pass does the quality work.
     """
     factor = min(image.width // (target[0] * 2), image.height // (target[1] * 2))
-    premultiplied = PREMULTIPLIED.get(image.mode)
     if factor < 2:
-        return image.convert(premultiplied) if premultiplied else image
-    mode = premultiplied or image.mode
-    reduced = Image.new(mode, (math.ceil(image.width / factor), math.ceil(image.height / factor)))
+        return _premultiplied(widen(image))
+    reduced: Image.Image | None = None
     rows = factor * max(1, STRIP_ROWS // factor)
     for top in range(0, image.height, rows):
-        strip = image.crop((0, top, image.width, min(top + rows, image.height)))
-        if premultiplied:
-            strip = strip.convert(premultiplied)
+        strip = _premultiplied(widen(image.crop((0, top, image.width, min(top + rows, image.height)))))
+        if reduced is None:
+            reduced = Image.new(strip.mode, (math.ceil(image.width / factor), math.ceil(image.height / factor)))
         reduced.paste(strip.reduce(factor), (0, top // factor))
+    assert reduced is not None
     return reduced
+
+
+def _premultiplied(image: Image.Image) -> Image.Image:
+    premultiplied = PREMULTIPLIED.get(image.mode)
+    return image.convert(premultiplied) if premultiplied else image
 
 
 def shaped(picture: Image.Image, spec: RenditionSpec, crop: str) -> Image.Image:

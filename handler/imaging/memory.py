@@ -1,4 +1,8 @@
-"""The memory model: an upper estimate of each decoder path's working set, checked before decoding."""
+"""The memory model: an upper estimate of each decoder path's working set, and the fail-safe behind it.
+
+Every estimate is decoder working set + the decoded picture + what the pipeline makes from it. Measured
+peaks (VmHWM of a fresh process) per path are in docs/engine.md; the model must stay above them.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +11,140 @@ import resource
 
 from PIL import Image
 
-from handler.imaging.errors import TooLarge
-from handler.imaging.limits import MIB, Limits
+from handler.imaging.decode import JpegLayout, jpeg_layout, orientation, orients_on_load, upload_bytes
+from handler.imaging.limits import MIB
 
-# Memory the Python runtime, boto3 and the input bytes already hold before decoding starts.
+# Memory the Python runtime, Pillow and boto3 hold before decoding starts (the input bytes come on top).
 RUNTIME_OVERHEAD_BYTES = 96 * MIB
-# WebP cannot decode at reduced scale and Pillow holds about this much per pixel while decoding it.
+# Pillow's WebP decoder (libwebp's animation decoder) holds its canvas, the previous canvas and two copies.
 WEBP_BYTES_PER_PIXEL = 16
+# An animated rendition holds per frame: the frame, the decoder's dispose/previous copies, RGBA and turned.
+ANIMATION_BYTES_PER_PIXEL = 20
+# Rows per strip when pre-shrinking (geometry.reduce): bounds the temporary widened, premultiplied copies.
+STRIP_ROWS = 512
+# Copies of the pre-shrunk base the colour and orientation steps may hold at once.
+BASE_COPIES = 4
+# JPEG is asked for this multiple of the target box and DCT-scaled down to the smallest size covering it.
+JPEG_DRAFT_MARGIN = 2.0
+
+# Pillow's storage per pixel (every mode not listed takes 4 bytes: RGB is stored as RGBX).
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+_TIFF_ROWS_PER_STRIP, _TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH = 278, 322, 323
+_TIFF_BITS_PER_SAMPLE, _TIFF_SAMPLES_PER_PIXEL = 258, 277
+
+
+def stored_bytes(mode: str) -> int:
+    """Bytes Pillow stores per pixel of `mode`."""
+    return _STORED_BYTES.get(mode, 4)
+
+
+def draft_box(target: tuple[int, int]) -> tuple[int, int]:
+    """The box JPEG decoding is asked to cover: a margin over the target so LANCZOS has detail to use."""
+    return math.ceil(target[0] * JPEG_DRAFT_MARGIN), math.ceil(target[1] * JPEG_DRAFT_MARGIN)
+
+
+def jpeg_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
+    """The DCT scale denominator (1, 2, 4, 8) Pillow's draft picks for `target` (same rule as Image.draft)."""
+    box = draft_box(target)
+    fits = min(size[0] // box[0], size[1] // box[1])
+    return next((scale for scale in (8, 4, 2) if fits >= scale), 1)
+
+
+def decoded_size(image: Image.Image, target: tuple[int, int]) -> tuple[int, int]:
+    """The size the decoder produces for `target` (JPEG decodes at 1/2, 1/4 or 1/8 scale)."""
+    if image.format != "JPEG":
+        return image.size
+    scale = jpeg_scale(image.size, target)
+    return math.ceil(image.width / scale), math.ceil(image.height / scale)
 
 
 def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
-    """Upper estimate of the decoded working set for `image`, before any decoding."""
-    width, height = image.size
+    """Upper estimate of the process's peak for decoding `image` and shrinking it for `target`.
+
+    Counts the runtime, the input bytes, the decoder's own buffers, the decoded picture and the pipeline's
+    copies; the stills path only (animation_peak_bytes covers animated renditions).
+    """
+    width, height = decoded_size(image, target)
+    decoded = width * height * stored_bytes(image.mode)
     if image.format == "WEBP":
-        return width * height * WEBP_BYTES_PER_PIXEL
-    if image.format == "JPEG":
-        scale = 1
-        while scale < 8 and width // (scale * 2) >= target[0] * 2 and height // (scale * 2) >= target[1] * 2:
-            scale *= 2
-        width, height = math.ceil(width / scale), math.ceil(height / scale)
-    bytes_per_pixel = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}.get(image.mode, 4)
-    decoded = width * height * bytes_per_pixel
-    # Palette, bilevel and 16-bit images are widened to 8-bit RGB(A)/L at full size before shrinking.
-    widened = width * height * 4 if image.mode in ("1", "P", "PA") or image.mode.startswith("I;16") else 0
-    return decoded + widened
+        decoded = width * height * WEBP_BYTES_PER_PIXEL
+    working = _decoder_bytes(image) + _pipeline_bytes((width, height), target)
+    return RUNTIME_OVERHEAD_BYTES + len(upload_bytes(image)) + decoded + working
 
 
-def check_limits(image: Image.Image, target: tuple[int, int], limits: Limits) -> None:
-    """Refuse, before decoding, an image over the pixel limit or whose decoding would not fit memory."""
+def animation_peak_bytes(image: Image.Image, frame_size: tuple[int, int], frames: int) -> int:
+    """Upper estimate of the peak for an animated rendition of `frames` frames at `frame_size`."""
+    source = image.width * image.height * ANIMATION_BYTES_PER_PIXEL
+    outputs = frames * frame_size[0] * frame_size[1] * 4 * 2  # the RGBA frames and the encoder's copy
+    return RUNTIME_OVERHEAD_BYTES + len(upload_bytes(image)) + source + outputs
+
+
+def _decoder_bytes(image: Image.Image) -> int:
+    """The decoder's own buffers beside the picture it fills."""
     width, height = image.size
-    pixels = width * height
-    if pixels > limits.max_pixels:
-        raise TooLarge(
-            f"{width}x{height} is {pixels / 1e6:.1f} megapixels, above MAX_PIXELS "
-            f"({limits.max_pixels / 1e6:.1f} megapixels)"
-        )
-    budget = limits.memory_mb * MIB - RUNTIME_OVERHEAD_BYTES
-    needed = estimated_peak_bytes(image, target)
-    if needed > budget:
-        raise TooLarge(
-            f"{image.format} {width}x{height} needs about {needed // MIB} MB to decode: too large for "
-            f"{limits.memory_mb} MB, raise memorySize"
-        )
+    if image.format == "JPEG":
+        return _jpeg_coefficient_bytes(image.size, jpeg_layout(upload_bytes(image)))
+    if image.format == "TIFF":
+        turned = width * height * stored_bytes(image.mode) if orients_on_load(image) and orientation(image) > 1 else 0
+        return _tiff_buffer_bytes(image) + turned
+    if image.format == "BMP" and any(tile[0] == "bmp_rle" for tile in getattr(image, "tile", ())):
+        return 2 * width * height  # Pillow's Python RLE decoder: a bytearray of the picture and its bytes copy
+    if image.format == "GIF":
+        return width * height * stored_bytes(image.mode)  # the frame kept for the next frame's disposal
+    return 4 * width * 8  # PNG and the rest: a few rows (Adam7 passes are unpacked row by row too)
+
+
+def _jpeg_coefficient_bytes(size: tuple[int, int], layout: JpegLayout) -> int:
+    """libjpeg keeps every DCT coefficient of the whole image (2 bytes per sample, at full size, whatever the
+    DCT scaling) when the file has more than one scan: progressive, or sequential with separate scans."""
+    if not layout.progressive and layout.scans <= 1:
+        return 64 * size[0]  # one MCU row of sample buffers per component
+    if not layout.sampling:
+        return 0
+    h_max = max(h for h, _ in layout.sampling)
+    v_max = max(v for _, v in layout.sampling)
+    total = 0
+    for h, v in layout.sampling:
+        blocks_wide = math.ceil(math.ceil(size[0] * h / h_max) / 8)
+        blocks_high = math.ceil(math.ceil(size[1] * v / v_max) / 8)
+        # Block rows and columns are padded to whole MCUs.
+        total += _round_up(blocks_wide, h) * _round_up(blocks_high, v) * 64 * 2
+    return total
+
+
+def _tiff_buffer_bytes(image: Image.Image) -> int:
+    """The strip or tile buffer: Pillow reads a whole strip (raw) or has libtiff decode one (compressed)."""
+    tags = image.tag_v2  # type: ignore[attr-defined]
+    bits_per_sample = _as_tuple(tags.get(_TIFF_BITS_PER_SAMPLE, (1,)))
+    samples = int(tags.get(_TIFF_SAMPLES_PER_PIXEL, len(bits_per_sample)))
+    bits = sum(bits_per_sample) if len(bits_per_sample) == samples else bits_per_sample[0] * samples
+    if _TIFF_TILE_WIDTH in tags:
+        width, rows = int(tags[_TIFF_TILE_WIDTH]), int(tags.get(_TIFF_TILE_LENGTH, 1))
+    else:
+        width, rows = image.width, min(int(tags.get(_TIFF_ROWS_PER_STRIP, image.height)), image.height)
+    raw = math.ceil(width * bits / 8) * rows
+    # libtiff's RGBA interface (YCbCr and old-style JPEG) unpacks a strip to 4 bytes per pixel.
+    return max(raw, width * rows * 4)
+
+
+def _as_tuple(value: object) -> tuple[int, ...]:
+    return tuple(int(v) for v in value) if isinstance(value, tuple) else (int(value),)  # type: ignore[call-overload]
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // max(1, multiple)) * max(1, multiple)
+
+
+def _pipeline_bytes(size: tuple[int, int], target: tuple[int, int]) -> int:
+    """What the pipeline holds beside the decoded picture: widened strips and copies of the shrunk base."""
+    width, height = size
+    factor = min(width // (target[0] * 2), height // (target[1] * 2))
+    if factor < 2:
+        return width * height * 4 * BASE_COPIES  # no pre-shrink: widening and colour copy the whole picture
+    rows = factor * max(1, STRIP_ROWS // factor)
+    strips = rows * width * 4 * 3  # the strip, widened and premultiplied
+    base = math.ceil(width / factor) * math.ceil(height / factor) * 4
+    return strips + base * BASE_COPIES
 
 
 # Pages the process maps later from files (decoder libraries, bytecode) that the data limit does not count.

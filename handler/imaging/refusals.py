@@ -1,0 +1,55 @@
+"""Refusals made before decoding: pixels, memory, JPEG scans, ICC size, animation work."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from handler.imaging.decode import jpeg_layout, upload_bytes
+from handler.imaging.errors import TooLarge
+from handler.imaging.limits import MIB, Limits
+from handler.imaging.memory import animation_peak_bytes, estimated_peak_bytes
+
+# A progressive JPEG has about 10 scans (libjpeg's default script); each scan re-reads every coefficient.
+MAX_JPEG_SCANS = 100
+# Larger profiles are LUT-heavy print profiles or padding; a 15 MB one would be copied into every output.
+MAX_ICC_BYTES = 4 * MIB
+# Frames x pixels decoded for one animated rendition: about 15 s of CPU at a 512 MB Lambda's 0.29 vCPU.
+MAX_ANIMATION_PIXELS = 400_000_000
+
+
+def check_before_decoding(image: Image.Image, target: tuple[int, int], limits: Limits) -> None:
+    """Refuse, from the header alone, an image over a limit or whose decoding would not fit memory."""
+    width, height = image.size
+    pixels = width * height
+    if pixels > limits.max_pixels:
+        raise TooLarge(
+            f"{width}x{height} is {pixels / 1e6:.1f} megapixels, above MAX_PIXELS "
+            f"({limits.max_pixels / 1e6:.1f} megapixels)"
+        )
+    icc = image.info.get("icc_profile") or b""
+    if len(icc) > MAX_ICC_BYTES:
+        raise TooLarge(f"its ICC colour profile is {len(icc) // 1024} KB, above {MAX_ICC_BYTES // 1024} KB")
+    if image.format == "JPEG":
+        scans = jpeg_layout(upload_bytes(image)).scans
+        if scans > MAX_JPEG_SCANS:
+            raise TooLarge(f"JPEG with {scans} scans, above {MAX_JPEG_SCANS}: re-save it as baseline or progressive")
+    _check_memory(image, estimated_peak_bytes(image, target), limits)
+
+
+def check_animation(image: Image.Image, frame_size: tuple[int, int], frames: int, limits: Limits) -> None:
+    """Refuse an animated rendition whose frames x pixels or memory would exceed the budgets."""
+    work = frames * image.width * image.height
+    if work > MAX_ANIMATION_PIXELS:
+        raise TooLarge(
+            f"{frames} frames of {image.width}x{image.height} are {work / 1e6:.0f} megapixels to decode, above "
+            f"{MAX_ANIMATION_PIXELS / 1e6:.0f}: lower max_frames or send a smaller animation"
+        )
+    _check_memory(image, animation_peak_bytes(image, frame_size, frames), limits)
+
+
+def _check_memory(image: Image.Image, needed: int, limits: Limits) -> None:
+    if needed > limits.memory_mb * MIB:
+        raise TooLarge(
+            f"{image.format} {image.width}x{image.height} needs about {needed // MIB} MB to decode: too large "
+            f"for {limits.memory_mb} MB, raise memorySize to at least {-(-needed // (64 * MIB)) * 64}"
+        )
