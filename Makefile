@@ -7,7 +7,7 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo serve load test test-hostile lint fmt bench backfill clean
+.PHONY: demo serve load test test-hostile test-packaging lint fmt bench backfill clean
 
 demo: .venv/.synced  ## Run the whole pipeline locally on an embedded AWS emulator (moto)
 	$(RUN) python -m local.demo $(ARGS)
@@ -23,6 +23,9 @@ test: lint  ## Lint, type-check and run every hermetic test (no network)
 
 test-hostile: .venv/.synced  ## Hostile inputs, each in a resource-limited process, two at a time (slow)
 	$(RUN) pytest -n 2 -m hostile tests/hostile $(ARGS)
+
+test-packaging: .venv/.synced  ## The real Lambda archives (downloads wheels from PyPI)
+	$(RUN) pytest -n 2 -m network tests/infra/test_packaging.py $(ARGS)
 
 lint: .venv/.synced
 	$(RUN) ruff check .
