@@ -22,7 +22,8 @@ WEBP_BYTES_PER_PIXEL = 16
 ANIMATION_BYTES_PER_PIXEL = 20
 # Rows per strip when pre-shrinking (geometry.reduce): bounds the temporary widened, premultiplied copies.
 STRIP_ROWS = 512
-# Copies of the pre-shrunk base the colour and orientation steps may hold at once.
+# Copies of the pre-shrunk base the widening, alpha, colour and orientation steps may hold at once
+# (RGB and L need none of them but the turn).
 BASE_COPIES = 4
 # JPEG is asked for this multiple of the target box and DCT-scaled down to the smallest size covering it.
 JPEG_DRAFT_MARGIN = 2.0
@@ -68,7 +69,7 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
     decoded = width * height * stored_bytes(image.mode)
     if image.format == "WEBP":
         decoded = width * height * WEBP_BYTES_PER_PIXEL
-    working = _decoder_bytes(image) + _pipeline_bytes((width, height), target)
+    working = _decoder_bytes(image) + _pipeline_bytes((width, height), target, image.mode)
     return RUNTIME_OVERHEAD_BYTES + len(upload_bytes(image)) + decoded + working
 
 
@@ -135,16 +136,17 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // max(1, multiple)) * max(1, multiple)
 
 
-def _pipeline_bytes(size: tuple[int, int], target: tuple[int, int]) -> int:
+def _pipeline_bytes(size: tuple[int, int], target: tuple[int, int], mode: str) -> int:
     """What the pipeline holds beside the decoded picture: widened strips and copies of the shrunk base."""
     width, height = size
+    copies = 1 if mode in ("RGB", "L") else BASE_COPIES
     factor = min(width // (target[0] * 2), height // (target[1] * 2))
     if factor < 2:
-        return width * height * 4 * BASE_COPIES  # no pre-shrink: widening and colour copy the whole picture
+        return width * height * 4 * copies  # no pre-shrink: the steps copy the whole decoded picture
     rows = factor * max(1, STRIP_ROWS // factor)
     strips = rows * width * 4 * 3  # the strip, widened and premultiplied
     base = math.ceil(width / factor) * math.ceil(height / factor) * 4
-    return strips + base * BASE_COPIES
+    return strips + base * copies
 
 
 # Pages the process maps later from files (decoder libraries, bytecode) that the data limit does not count.
