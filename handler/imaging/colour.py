@@ -9,6 +9,9 @@ from PIL import Image, ImageCms
 
 PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+_SRGB_BYTES = _SRGB.tobytes()
+# Profiles up to this size are copied into every rendition; larger ones are converted to sRGB instead.
+MAX_EMBEDDED_ICC_BYTES = 64 * 1024
 
 
 def reducible(image: Image.Image) -> Image.Image:
@@ -57,22 +60,33 @@ def to_rgb(image: Image.Image, icc_profile: bytes | None) -> tuple[Image.Image, 
 
 
 def _colour_managed(image: Image.Image, icc_profile: bytes | None) -> tuple[Image.Image, bytes | None]:
-    if image.mode == "RGB":
-        return image, icc_profile if icc_profile and _is_rgb_profile(icc_profile) else None
-    if icc_profile:
+    """RGB with the profile to embed: a small RGB profile LittleCMS can parse is kept as it is; any other
+    profile LittleCMS can parse is converted to sRGB; one it cannot parse is dropped (read as sRGB)."""
+    source = _parsed(icc_profile)
+    if image.mode == "RGB" and source is not None and _embeddable(icc_profile):
+        return image, icc_profile
+    if source is not None:
         try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
             converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
         except (ImageCms.PyCMSError, OSError, ValueError):
-            converted = None  # an unusable profile: fall back to the plain conversion below
+            converted = None  # a profile that does not fit the pixels: fall back to the plain conversion
         if converted is not None:
-            return converted, _SRGB.tobytes()
+            return converted, _SRGB_BYTES
     return image.convert("RGB"), None
 
 
-def _is_rgb_profile(icc_profile: bytes) -> bool:
+def _parsed(icc_profile: bytes | None) -> ImageCms.ImageCmsProfile | None:
+    if not icc_profile:
+        return None
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+
+
+def _embeddable(icc_profile: bytes | None) -> bool:
     # ICC header: the data colour space signature sits at bytes 16-19.
-    return icc_profile[16:20] == b"RGB "
+    return icc_profile is not None and len(icc_profile) <= MAX_EMBEDDED_ICC_BYTES and icc_profile[16:20] == b"RGB "
 
 
 def has_alpha(image: Image.Image) -> bool:
