@@ -96,7 +96,8 @@ class _Source:
 def _render_open(
     image: ImageFile.ImageFile, specs: Sequence[RenditionSpec], limits: Limits, watermarks: Mapping[str, bytes]
 ) -> list[Rendition | RenditionError]:
-    turn = orientation(image)
+    # Pillow's TIFF loader reports the upright size and turns the picture itself while loading.
+    turn = 1 if orients_on_load(image) else orientation(image)
     stored_size = image.size
     upright = (stored_size[1], stored_size[0]) if swaps_axes(turn) else stored_size
     largest = max((scaled_size(upright, spec) for spec in specs), key=area)
@@ -130,14 +131,14 @@ def _decode_base(
     image.seek(0)
     # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for a margin over the target, never less.
     image.draft(None, draft_box(target))
+    opened_size = image.size
     image.load()
     limits.check_time("shrinking")
-    if orients_on_load(image) and swaps_axes(turn):
-        target = (target[1], target[0])  # the decoder has turned the picture already
+    if image.size != opened_size:
+        target = (target[1], target[0])  # a loader that turned the picture while loading (older Pillow TIFF)
     sixteen_bit = image.mode.startswith("I;16")
     base = to_eight_bit(reduce(image, target, reducible), sixteen_bit)
-    base = base if orients_on_load(image) else oriented(base, turn)
-    return to_rgb(base, image.info.get("icc_profile"))
+    return to_rgb(oriented(base, turn), image.info.get("icc_profile"))
 
 
 def _guarded(spec: RenditionSpec, make: Callable[[RenditionSpec], Rendition]) -> Rendition | RenditionError:
