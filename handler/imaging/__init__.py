@@ -17,6 +17,7 @@ from handler.imaging.decode import open_image as _open
 from handler.imaging.encode import encode, output_format
 from handler.imaging.errors import CorruptImage, ImageRejected, NotAnImage, OutOfTime, TooLarge
 from handler.imaging.geometry import area, fit_cover, fit_inside, oriented, reduce, scaled_size, shaped, swaps_axes
+from handler.imaging.heic import HEIF_FORMAT, enable_heic
 from handler.imaging.limits import Limits
 from handler.imaging.memory import draft_box, estimated_peak_bytes, guard_memory
 from handler.imaging.refusals import check_animation, check_before_decoding
@@ -67,8 +68,12 @@ def render_all(
     Raises ImageRejected when the upload itself is unusable; a failure of one rendition is returned
     as a RenditionError in its place and does not affect the others.
     """
+    if limits.heic:
+        enable_heic()
     image = _open(data)
     try:
+        if image.format == HEIF_FORMAT and not limits.heic:
+            raise NotAnImage("HEIC/HEIF uploads are turned off (config heic: false)")
         watch_time(image, limits)
         return _render_open(image, specs, limits, watermarks or {})
     except ImageRejected:

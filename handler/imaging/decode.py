@@ -85,8 +85,11 @@ def upload_bytes(image: Image.Image) -> bytes:
 
 
 def orients_on_load(image: Image.Image) -> bool:
-    """Whether the decoder itself turns the picture upright (Pillow does it for TIFF in load_end)."""
-    return image.format == "TIFF"
+    """Whether the decoder itself turns the picture upright and reports the upright size at open.
+
+    Pillow does it for TIFF (load_end); libheif applies HEIF's irot/imir and pi-heif drops EXIF orientation.
+    """
+    return image.format in ("TIFF", "HEIF")
 
 
 def orientation(image: Image.Image) -> int:
