@@ -36,6 +36,7 @@ class Case:
     make: Callable[[random.Random], bytes]
     upright: tuple[int, int]
     animated: bool = False  # also ask for an animated rendition (frame bombs reach the animation path)
+    valid: bool = True  # a well-formed file: refusing it as corrupt would tell the uploader something false
     probes: dict[tuple[float, float], tuple[int, int, int]] = field(default_factory=dict)
 
     def path(self) -> Path:
@@ -194,6 +195,7 @@ CASES = [
         "decompression bomb",
         _gigapixel_png,
         (100_000, 100_000),
+        valid=False,
     ),
     Case("bmp-rle8-79mp", "decompression bomb", lambda r: w.bmp_rle8(8900, 8900, w.ZEROS), (8900, 8900)),
     Case(
