@@ -12,14 +12,26 @@ from PIL import Image, ImageFile
 
 from handler.imaging.animation import render_animation
 from handler.imaging.colour import reducible, to_eight_bit, to_rgb, unpremultiplied
-from handler.imaging.decode import ALLOWED_FORMATS, orientation, orients_on_load, watch_time
+from handler.imaging.decode import ALLOWED_FORMATS, orientation, orients_on_load, upload_bytes, watch_time
 from handler.imaging.decode import open_image as _open
 from handler.imaging.encode import encode, output_format
 from handler.imaging.errors import CorruptImage, ImageRejected, NotAnImage, OutOfTime, TooLarge
-from handler.imaging.geometry import area, fit_cover, fit_inside, oriented, reduce, scaled_size, shaped, swaps_axes
+from handler.imaging.geometry import (
+    area,
+    fit_cover,
+    fit_inside,
+    oriented,
+    reduce,
+    reduce_strips,
+    scaled_size,
+    shaped,
+    shrink_factor,
+    swaps_axes,
+)
 from handler.imaging.heic import HEIF_FORMAT, enable_heic
 from handler.imaging.limits import Limits
 from handler.imaging.memory import draft_box, estimated_peak_bytes, guard_memory
+from handler.imaging.png_strips import decoded_strips, strips_apply
 from handler.imaging.refusals import check_animation, check_before_decoding
 from handler.imaging.results import Rendition, RenditionError
 from handler.imaging.watermark import watermarked
@@ -133,6 +145,12 @@ def _decode_base(
     image: ImageFile.ImageFile, target: tuple[int, int], turn: int, limits: Limits
 ) -> tuple[Image.Image, bytes | None]:
     """Decode the first frame once, pre-shrunk to about twice `target`, upright, in RGB(a), and its profile."""
+    data = upload_bytes(image)
+    factor = shrink_factor(image.size, target)
+    if image.format == "PNG" and factor >= 2 and strips_apply(data):
+        # 8-bit PNG: decoded and shrunk strip by strip, the full-size picture never exists.
+        reduced = reduce_strips(decoded_strips(data, factor, limits), image.size, factor, reducible)
+        return to_rgb(oriented(reduced, turn), image.info.get("icc_profile"))
     image.seek(0)
     # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for a margin over the target, never less.
     image.draft(None, draft_box(target))

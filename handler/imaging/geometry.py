@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from PIL import Image
 
@@ -64,23 +64,39 @@ def oriented(image: Image.Image, orientation: int) -> Image.Image:
     return image.transpose(transpose) if transpose is not None else image
 
 
+def shrink_factor(size: tuple[int, int], target: tuple[int, int]) -> int:
+    """The integer box-shrink that keeps the picture at least twice the target (below 2: none)."""
+    return min(size[0] // (target[0] * 2), size[1] // (target[1] * 2))
+
+
 def reduce(image: Image.Image, target: tuple[int, int], widen: Callable[[Image.Image], Image.Image]) -> Image.Image:
     """Box-shrink by an integer factor to about twice the target, strip by strip, alpha premultiplied.
 
     Each strip is widened (`widen`: palette, bilevel, 16-bit to modes reduce supports) and premultiplied
     on its own, so no full-size widened copy ever exists; a final LANCZOS pass does the quality work.
     """
-    factor = min(image.width // (target[0] * 2), image.height // (target[1] * 2))
+    factor = shrink_factor(image.size, target)
     if factor < 2:
         return _premultiplied(widen(image))
-    reduced: Image.Image | None = None
     rows = factor * max(1, STRIP_ROWS // factor)
-    for top in range(0, image.height, rows):
-        strip = _premultiplied(widen(image.crop((0, top, image.width, min(top + rows, image.height)))))
+    strips = (image.crop((0, top, image.width, min(top + rows, image.height))) for top in range(0, image.height, rows))
+    return reduce_strips(strips, image.size, factor, widen)
+
+
+def reduce_strips(
+    strips: Iterable[Image.Image], size: tuple[int, int], factor: int, widen: Callable[[Image.Image], Image.Image]
+) -> Image.Image:
+    """Box-shrink a picture given as consecutive strips (each a multiple of `factor` rows but the last)."""
+    reduced: Image.Image | None = None
+    top = 0
+    for strip in strips:
+        small = _premultiplied(widen(strip)).reduce(factor)
         if reduced is None:
-            reduced = Image.new(strip.mode, (math.ceil(image.width / factor), math.ceil(image.height / factor)))
-        reduced.paste(strip.reduce(factor), (0, top // factor))
-    assert reduced is not None
+            reduced = Image.new(small.mode, (math.ceil(size[0] / factor), math.ceil(size[1] / factor)))
+        reduced.paste(small, (0, top // factor))
+        top += strip.height
+    if reduced is None or top != size[1]:
+        raise OSError(f"image data ends after {top} of {size[1]} rows")
     return reduced
 
 

@@ -11,7 +11,9 @@ import resource
 
 from PIL import Image
 
+from handler.imaging import png_strips
 from handler.imaging.decode import JpegLayout, jpeg_layout, orientation, orients_on_load, upload_bytes
+from handler.imaging.geometry import shrink_factor
 from handler.imaging.limits import MIB
 
 # Memory the Python runtime, Pillow and boto3 hold before decoding starts (the input bytes come on top).
@@ -69,11 +71,20 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
     copies; the stills path only (animation_peak_bytes covers animated renditions).
     """
     width, height = decoded_size(image, target)
+    data = upload_bytes(image)
+    factor = shrink_factor((width, height), target)
+    if image.format == "PNG" and factor >= 2 and png_strips.strips_apply(data):
+        # Strips of rows: inflated, with the previous row, stored-deflated, as a PNG, decoded, widened,
+        # premultiplied (7 copies at 4 B/px at most), then the shrunk base.
+        rows = factor * max(1, png_strips.STRIP_ROWS // factor)
+        strips = rows * width * 4 * 7
+        base = _pipeline_bytes((width, height), target, image.mode, strip_rows=0)
+        return RUNTIME_OVERHEAD_BYTES + len(data) + strips + base
     decoded = width * height * stored_bytes(image.mode)
     if image.format == "WEBP":
         decoded = width * height * WEBP_BYTES_PER_PIXEL
     working = _decoder_bytes(image) + _pipeline_bytes((width, height), target, image.mode)
-    return RUNTIME_OVERHEAD_BYTES + len(upload_bytes(image)) + decoded + working
+    return RUNTIME_OVERHEAD_BYTES + len(data) + decoded + working
 
 
 def animation_peak_bytes(image: Image.Image, frame_size: tuple[int, int], frames: int) -> int:
@@ -142,14 +153,14 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // max(1, multiple)) * max(1, multiple)
 
 
-def _pipeline_bytes(size: tuple[int, int], target: tuple[int, int], mode: str) -> int:
+def _pipeline_bytes(size: tuple[int, int], target: tuple[int, int], mode: str, strip_rows: int = STRIP_ROWS) -> int:
     """What the pipeline holds beside the decoded picture: widened strips and copies of the shrunk base."""
     width, height = size
     copies = 1 if mode in ("RGB", "L") else BASE_COPIES
-    factor = min(width // (target[0] * 2), height // (target[1] * 2))
+    factor = shrink_factor(size, target)
     if factor < 2:
         return width * height * 4 * copies  # no pre-shrink: the steps copy the whole decoded picture
-    rows = factor * max(1, STRIP_ROWS // factor)
+    rows = factor * max(1, strip_rows // factor) if strip_rows else 0
     strips = rows * width * 4 * 3  # the strip, widened and premultiplied
     base = math.ceil(width / factor) * math.ceil(height / factor) * 4
     return strips + base * copies

@@ -23,13 +23,16 @@ CHILD = textwrap.dedent(
     """
     import sys
     from handler import imaging
+    from handler.renditions import RenditionSpec
 
     with open(sys.argv[2], "rb") as upload:
         data = upload.read()
     imaging.guard_memory(int(sys.argv[1]))
     try:
         # A budget this large switches the model off: only the fail-safe stands between us and the OOM.
-        imaging.render_all(data, [imaging.DEFAULT], imaging.Limits(memory_mb=100_000))
+        # A rendition as large as the picture: no pre-shrink, the whole 256 MB picture is decoded.
+        full_size = RenditionSpec(width=8000, height=8000)
+        imaging.render_all(data, [full_size], imaging.Limits(memory_mb=100_000))
     except imaging.TooLarge as error:
         print("TooLarge:", error)
     else:
@@ -67,7 +70,7 @@ def test_guard_memory_turns_an_allocation_past_the_memory_size_into_too_large(bi
 
 def test_guard_memory_leaves_work_that_fits_alone(big_png: Path) -> None:
     # GIVEN the same image in a process guarded at a size it fits in
-    out = run_child(1024, big_png)
+    out = run_child(2048, big_png)
     # THEN it renders
     assert "rendered" in out
 
