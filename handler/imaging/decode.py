@@ -84,6 +84,11 @@ def upload_bytes(image: Image.Image) -> bytes:
     return reader.getvalue() if isinstance(reader, io.BytesIO) else b""
 
 
+def is_bmp_rle(image: Image.Image) -> bool:
+    """Whether `image` is a run-length-encoded BMP (decoded by Pillow in pure Python)."""
+    return image.format == "BMP" and any(tile[0] == "bmp_rle" for tile in getattr(image, "tile", ()))
+
+
 def orients_on_load(image: Image.Image) -> bool:
     """Whether the decoder itself turns the picture upright and reports the upright size at open.
 

@@ -12,7 +12,7 @@ import resource
 from PIL import Image
 
 from handler.imaging import png_strips
-from handler.imaging.decode import JpegLayout, jpeg_layout, orientation, orients_on_load, upload_bytes
+from handler.imaging.decode import JpegLayout, is_bmp_rle, jpeg_layout, orientation, orients_on_load, upload_bytes
 from handler.imaging.geometry import shrink_factor
 from handler.imaging.limits import MIB
 
@@ -102,7 +102,7 @@ def _decoder_bytes(image: Image.Image) -> int:
     if image.format == "TIFF":
         turned = width * height * stored_bytes(image.mode) if orients_on_load(image) and orientation(image) > 1 else 0
         return _tiff_buffer_bytes(image) + turned
-    if image.format == "BMP" and any(tile[0] == "bmp_rle" for tile in getattr(image, "tile", ())):
+    if is_bmp_rle(image):
         return 2 * width * height  # Pillow's Python RLE decoder: a bytearray of the picture and its bytes copy
     if image.format == "HEIF":
         # libheif holds the decoded YCbCr planes and its interleaved RGB beside Pillow's copy (7.9 B/px measured).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from handler.imaging.decode import jpeg_layout, upload_bytes
+from handler.imaging.decode import is_bmp_rle, jpeg_layout, upload_bytes
 from handler.imaging.errors import TooLarge
 from handler.imaging.limits import MIB, Limits
 from handler.imaging.memory import animation_peak_bytes, estimated_peak_bytes
@@ -15,6 +15,8 @@ MAX_JPEG_SCANS = 100
 MAX_ICC_BYTES = 4 * MIB
 # Frames x pixels decoded for one animated rendition: about 15 s of CPU at a 512 MB Lambda's 0.29 vCPU.
 MAX_ANIMATION_PIXELS = 400_000_000
+# Pillow's BMP RLE decoder is pure Python, about 2 s of CPU per 4 MB here (7 s at 0.29 vCPU).
+MAX_BMP_RLE_BYTES = 4 * MIB
 
 
 def check_before_decoding(image: Image.Image, target: tuple[int, int], limits: Limits) -> None:
@@ -33,6 +35,12 @@ def check_before_decoding(image: Image.Image, target: tuple[int, int], limits: L
         scans = jpeg_layout(upload_bytes(image)).scans
         if scans > MAX_JPEG_SCANS:
             raise TooLarge(f"JPEG with {scans} scans, above {MAX_JPEG_SCANS}: re-save it as baseline or progressive")
+    size = len(upload_bytes(image))
+    if is_bmp_rle(image) and size > MAX_BMP_RLE_BYTES:
+        raise TooLarge(
+            f"RLE-compressed BMP of {size // MIB} MB, above {MAX_BMP_RLE_BYTES // MIB} MB: "
+            "save it as PNG or uncompressed BMP"
+        )
     _check_memory(image, estimated_peak_bytes(image, target), limits)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import time
 
 import pytest
@@ -73,3 +74,25 @@ def test_png_orientation_is_read_without_decoding_the_pixels():
     assert image.tile  # still waiting to be decoded
     # AND the rendition is upright
     upright_quadrants_check(data)
+
+
+def rle8_bmp(width: int, height: int) -> bytes:
+    """An 8-bit RLE BMP written by hand (Pillow cannot write RLE): one run per pixel, the slowest case."""
+    row = b"".join(bytes((1, x & 0xFF)) for x in range(width)) + b"\x00\x00"
+    pixels = row * height + b"\x00\x01"
+    palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + palette + pixels
+
+
+def test_small_rle_bmp_is_decoded():
+    out = Image.open(io.BytesIO(imaging.render(rle8_bmp(64, 16)).data)).convert("L")
+    assert out.size == (64, 16)
+    assert abs(out.getpixel((40, 8)) - 40) <= 8  # the grey ramp of the palette indices
+
+
+def test_large_rle_bmp_is_refused_before_its_slow_decoder_runs():
+    data = rle8_bmp(2100, 1000)  # 4.2 MB of runs
+    with pytest.raises(imaging.TooLarge, match="RLE-compressed BMP"):
+        imaging.render(data)
