@@ -68,7 +68,12 @@ def open_image(data: bytes) -> ImageFile.ImageFile:
     except UnidentifiedImageError as error:
         allowed = ", ".join(formats)
         raise NotAnImage(f"content is not a supported image ({allowed})") from error
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    except ValueError as error:
+        if "too large" in str(error).lower() or "too much memory" in str(error).lower():
+            # Pillow's limits on compressed metadata (iCCP, zTXt): a well-formed file, just too big.
+            raise TooLarge(f"its metadata is too large to read: {error}") from error
+        raise CorruptImage(f"cannot read image header: {error}") from error
+    except (OSError, SyntaxError, EOFError) as error:
         raise CorruptImage(f"cannot read image header: {error}") from error
 
 

@@ -96,3 +96,11 @@ def test_large_rle_bmp_is_refused_before_its_slow_decoder_runs():
     data = rle8_bmp(2100, 1000)  # 4.2 MB of runs
     with pytest.raises(imaging.TooLarge, match="RLE-compressed BMP"):
         imaging.render(data)
+
+
+def test_png_with_a_huge_compressed_icc_profile_is_too_large_not_corrupt():
+    # GIVEN a well-formed PNG whose iCCP chunk inflates to 5 MB (past Pillow's limit on metadata)
+    data = encode(Image.new("RGB", (64, 64)), "PNG", icc_profile=b"\0" * (5 * 2**20))
+    # THEN it is refused as too large: calling it corrupt would tell the uploader something false
+    with pytest.raises(imaging.TooLarge, match="metadata is too large"):
+        imaging.render(data)
