@@ -32,7 +32,7 @@ from handler.imaging.heic import HEIF_FORMAT, enable_heic
 from handler.imaging.limits import Limits
 from handler.imaging.memory import draft_box, estimated_peak_bytes, guard_memory
 from handler.imaging.png_strips import decoded_strips, strips_apply
-from handler.imaging.refusals import check_animation, check_before_decoding
+from handler.imaging.refusals import check_animation, check_before_decoding, check_before_opening
 from handler.imaging.results import Rendition, RenditionError
 from handler.imaging.watermark import watermarked
 from handler.renditions import RenditionSpec
@@ -82,7 +82,11 @@ def render_all(
     """
     if limits.heic:
         enable_heic()
-    image = _open(data)
+    check_before_opening(data, limits)
+    try:
+        image = _open(data)
+    except MemoryError as error:  # a header that allocates (huge metadata) under the fail-safe
+        raise TooLarge("ran out of memory reading the image header: raise memorySize") from error
     try:
         if image.format == HEIF_FORMAT and not limits.heic:
             raise NotAnImage("HEIC/HEIF uploads are turned off (config heic: false)")

@@ -131,6 +131,21 @@ def _png_exif(data: bytes) -> Image.Exif | None:
     return None
 
 
+def webp_canvas(data: bytes) -> tuple[int, int] | None:
+    """The canvas size a WebP header declares (None if `data` is not WebP): libwebp allocates it on open."""
+    if len(data) < 30 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return None
+    kind = data[12:16]
+    if kind == b"VP8X":
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if kind == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if kind == b"VP8 ":
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    return None
+
+
 @dataclass(frozen=True)
 class JpegLayout:
     """What a JPEG's markers say about how libjpeg will decode it."""

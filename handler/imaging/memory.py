@@ -80,11 +80,16 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
         strips = rows * width * 4 * 7
         base = _pipeline_bytes((width, height), target, image.mode, strip_rows=0)
         return RUNTIME_OVERHEAD_BYTES + len(data) + strips + base
-    decoded = width * height * stored_bytes(image.mode)
     if image.format == "WEBP":
-        decoded = width * height * WEBP_BYTES_PER_PIXEL
+        return webp_peak_bytes(image.size, len(data))
+    decoded = width * height * stored_bytes(image.mode)
     working = _decoder_bytes(image) + _pipeline_bytes((width, height), target, image.mode)
     return RUNTIME_OVERHEAD_BYTES + len(data) + decoded + working
+
+
+def webp_peak_bytes(canvas: tuple[int, int], data_bytes: int) -> int:
+    """Peak for a WebP of this canvas: libwebp allocates canvas buffers as the decoder is created."""
+    return RUNTIME_OVERHEAD_BYTES + data_bytes + canvas[0] * canvas[1] * WEBP_BYTES_PER_PIXEL
 
 
 def animation_peak_bytes(image: Image.Image, frame_size: tuple[int, int], frames: int) -> int:

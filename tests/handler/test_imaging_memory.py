@@ -137,3 +137,13 @@ def test_single_strip_tiff_counts_its_strip_buffer():
     # THEN the single strip costs its decoded size (3 bytes a pixel, at least) more
     difference = imaging.estimated_peak_bytes(one, (800, 600)) - imaging.estimated_peak_bytes(many, (800, 600))
     assert difference >= 3000 * (2000 - 64) * 3
+
+
+def test_webp_canvas_is_checked_before_libwebp_allocates_it():
+    # GIVEN a WebP header declaring a 10000x7900 canvas (libwebp allocates the canvas while opening)
+    vp8x = bytes((0x02, 0, 0, 0)) + (10000 - 1).to_bytes(3, "little") + (7900 - 1).to_bytes(3, "little")
+    body = b"WEBP" + b"VP8X" + struct.pack("<I", len(vp8x)) + vp8x
+    data = b"RIFF" + struct.pack("<I", len(body)) + body
+    # THEN it is refused as too large from those 30 bytes, not as corrupt after a failed allocation
+    with pytest.raises(imaging.TooLarge, match="WEBP 10000x7900 needs about"):
+        imaging.render(data)
