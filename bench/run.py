@@ -280,7 +280,7 @@ def verdicts(case: Case, runs: dict[str, Measurement]) -> list[tuple[str, bool]]
         return [(f"engine failed: {' '.join(engine.error.split())[:80]}", False)]
     if case.time_ratio_limit is not None and vips is not None and engine.seconds and vips.seconds:
         ratio = engine.seconds / vips.seconds
-        checks.append((f"time {ratio:.2f}x libvips <= {case.time_ratio_limit:g}x", ratio <= case.time_ratio_limit))
+        checks.append((f"time {ratio:.3f}x libvips <= {case.time_ratio_limit:g}x", ratio <= case.time_ratio_limit))
     if case.work_limit_mb is not None:
         checks.append(
             (f"work {engine.work_mb:.0f} MB <= {case.work_limit_mb:g} MB", engine.work_mb <= case.work_limit_mb)
