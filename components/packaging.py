@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import py_compile
+import json
 import re
+import subprocess
 import sys
 import tempfile
 import tomllib
@@ -152,7 +153,7 @@ def build_archive(runtime: str, architecture: str, cache_dir: Path = DEFAULT_CAC
     handler_files = _handler_files()
     inputs = hashlib.sha256("".join(wheel.sha256 for wheel in chosen).encode())
     if compiles_bytecode(runtime):
-        inputs.update(importlib.util.MAGIC_NUMBER)
+        inputs.update(importlib.util.MAGIC_NUMBER + _COMPILE_SCRIPT.encode())
     for name, data in handler_files:
         inputs.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     path = cache_dir / f"image-processor-{runtime}-{architecture}-{inputs.hexdigest()[:16]}.zip"
@@ -171,31 +172,41 @@ def build_archive(runtime: str, architecture: str, cache_dir: Path = DEFAULT_CAC
 def bytecode(files: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """`__pycache__` entries for every `.py` in `files`, compiled by this interpreter, unchecked-hash pycs.
 
-    The recorded file name is the archive path, so the same sources always give the same bytes.
-    Sources this Python cannot compile (none today) are left to fail at import, as they would anyway.
+    Compiled in a fresh interpreter without site packages and with a fixed hash seed: marshal's output
+    depends on the set order of string hashes and on which strings the compiling process already holds,
+    so only a process in a fixed state gives the same bytes for the same sources. The recorded file name
+    is the archive path. A source this Python cannot compile gets no pyc (it fails at import either way).
     """
-    compiled = []
+    sources = [(name, data) for name, data in files if name.endswith(".py")]
     with tempfile.TemporaryDirectory() as scratch:
-        for name, data in files:
-            if not name.endswith(".py"):
-                continue
-            source = Path(scratch) / "module.py"
+        jobs = []
+        for index, (name, data) in enumerate(sources):
+            source = Path(scratch) / f"{index}.py"
             source.write_bytes(data)
-            target = Path(scratch) / "module.pyc"
-            try:
-                py_compile.compile(
-                    str(source),
-                    cfile=str(target),
-                    dfile=name,
-                    doraise=True,
-                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-                )
-            except py_compile.PyCompileError:
-                continue
-            path = PurePosixPath(name)
-            cached = path.parent / "__pycache__" / f"{path.stem}.{sys.implementation.cache_tag}.pyc"
-            compiled.append((cached.as_posix(), target.read_bytes()))
+            jobs.append((str(source), str(source.with_suffix(".pyc")), name))
+        subprocess.run(
+            [sys.executable, "-S", "-s", "-c", _COMPILE_SCRIPT],
+            input=json.dumps(jobs),
+            env={"PYTHONHASHSEED": "0"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        compiled = []
+        for _, target, name in jobs:
+            if Path(target).exists():
+                path = PurePosixPath(name)
+                cached = path.parent / "__pycache__" / f"{path.stem}.{sys.implementation.cache_tag}.pyc"
+                compiled.append((cached.as_posix(), Path(target).read_bytes()))
     return compiled
+
+
+_COMPILE_SCRIPT = """
+import json, py_compile, sys
+unchecked = py_compile.PycInvalidationMode.UNCHECKED_HASH
+for source, target, name in json.load(sys.stdin):
+    py_compile.compile(source, cfile=target, dfile=name, invalidation_mode=unchecked)
+"""
 
 
 def _python_version() -> str:

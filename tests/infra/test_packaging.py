@@ -126,6 +126,27 @@ def test_bytecode_is_reproducible_and_loaded_without_checking_the_source(tmp_pat
     assert result.stdout.strip() == "42"
 
 
+def test_bytecode_does_not_depend_on_the_building_process():
+    # GIVEN a real module, compiled here (pytest has imported it and much else, with a random hash seed)
+    name = "handler/renditions.py"
+    source = (packaging.ROOT / name).read_bytes()
+    here = packaging.bytecode([(name, source)])
+    # WHEN another process with another hash seed and nothing imported compiles it
+    script = (
+        "import sys; from components import packaging; "
+        f"sys.stdout.buffer.write(packaging.bytecode([({name!r}, open({name!r}, 'rb').read())])[0][1])"
+    )
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=packaging.ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        capture_output=True,
+        check=True,
+    ).stdout
+    # THEN the bytes are the same: rebuilding an archive anywhere gives the same zip
+    assert here[0][1] == elsewhere
+
+
 def test_a_wheel_that_does_not_match_its_pinned_hash_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # GIVEN PyPI answering with other bytes than the pinned wheel
     monkeypatch.setattr(packaging.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"tampered"))
