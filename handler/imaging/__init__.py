@@ -153,7 +153,7 @@ def _decode_base(
     factor = shrink_factor(image.size, target)
     if image.format == "PNG" and factor >= 2 and strips_apply(data):
         # 8-bit PNG: decoded and shrunk strip by strip, the full-size picture never exists.
-        reduced = reduce_strips(decoded_strips(data, factor, limits), image.size, factor, reducible)
+        reduced = reduce_strips(decoded_strips(data, factor, limits), image.size, factor, reducible, limits)
         return to_rgb(oriented(reduced, turn), image.info.get("icc_profile"))
     image.seek(0)
     # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for a margin over the target, never less.
@@ -164,7 +164,7 @@ def _decode_base(
     if image.size != opened_size:
         target = (target[1], target[0])  # a loader that turned the picture while loading (older Pillow TIFF)
     sixteen_bit = image.mode.startswith("I;16")
-    base = to_eight_bit(reduce(image, target, reducible), sixteen_bit)
+    base = to_eight_bit(reduce(image, target, reducible, limits), sixteen_bit)
     return to_rgb(oriented(base, turn), image.info.get("icc_profile"))
 
 

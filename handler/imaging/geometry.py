@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from PIL import Image
 
 from handler.imaging.colour import PREMULTIPLIED, unpremultiplied
+from handler.imaging.limits import Limits
 from handler.renditions import RenditionSpec
 
 # Rows per strip when pre-shrinking: bounds the temporary premultiplied copy.
@@ -69,7 +70,9 @@ def shrink_factor(size: tuple[int, int], target: tuple[int, int]) -> int:
     return min(size[0] // (target[0] * 2), size[1] // (target[1] * 2))
 
 
-def reduce(image: Image.Image, target: tuple[int, int], widen: Callable[[Image.Image], Image.Image]) -> Image.Image:
+def reduce(
+    image: Image.Image, target: tuple[int, int], widen: Callable[[Image.Image], Image.Image], limits: Limits
+) -> Image.Image:
     """Box-shrink by an integer factor to about twice the target, strip by strip, alpha premultiplied.
 
     Each strip is widened (`widen`: palette, bilevel, 16-bit to modes reduce supports) and premultiplied
@@ -80,16 +83,21 @@ def reduce(image: Image.Image, target: tuple[int, int], widen: Callable[[Image.I
         return _premultiplied(widen(image))
     rows = factor * max(1, STRIP_ROWS // factor)
     strips = (image.crop((0, top, image.width, min(top + rows, image.height))) for top in range(0, image.height, rows))
-    return reduce_strips(strips, image.size, factor, widen)
+    return reduce_strips(strips, image.size, factor, widen, limits)
 
 
 def reduce_strips(
-    strips: Iterable[Image.Image], size: tuple[int, int], factor: int, widen: Callable[[Image.Image], Image.Image]
+    strips: Iterable[Image.Image],
+    size: tuple[int, int],
+    factor: int,
+    widen: Callable[[Image.Image], Image.Image],
+    limits: Limits,
 ) -> Image.Image:
     """Box-shrink a picture given as consecutive strips (each a multiple of `factor` rows but the last)."""
     reduced: Image.Image | None = None
     top = 0
     for strip in strips:
+        limits.check_time("shrinking")
         small = _premultiplied(widen(strip)).reduce(factor)
         if reduced is None:
             reduced = Image.new(small.mode, (math.ceil(size[0] / factor), math.ceil(size[1] / factor)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 import time
@@ -104,3 +105,27 @@ def test_png_with_a_huge_compressed_icc_profile_is_too_large_not_corrupt():
     # THEN it is refused as too large: calling it corrupt would tell the uploader something false
     with pytest.raises(imaging.TooLarge, match="metadata is too large"):
         imaging.render(data)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingLimits(imaging.Limits):
+    """Limits that record where the deadline is checked instead of checking it."""
+
+    stages: list[str] = dataclasses.field(default_factory=list)
+
+    def check_time(self, stage: str) -> None:
+        self.stages.append(stage)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "decoding", "strips"),
+    [("PNG", "decoding PNG", 2), ("TIFF", "decoding", 2), ("JPEG", "decoding", 1)],  # JPEG: DCT-scaled, no strips
+)
+def test_the_deadline_is_checked_while_decoding_between_strips_and_before_encoding(fmt, decoding, strips):
+    # GIVEN a picture shrunk by 2x or more, in a strip-decoded and two whole-picture formats
+    limits = RecordingLimits()
+    imaging.render(encode(photo(3400, 2600), fmt), limits=limits)
+    # THEN the deadline was checked while decoding, for every shrunk strip and before encoding
+    assert limits.stages.count(decoding) >= 2
+    assert limits.stages.count("shrinking") >= strips
+    assert limits.stages[-1] == "encoding"
