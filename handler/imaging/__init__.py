@@ -34,6 +34,7 @@ from handler.imaging.memory import draft_box, estimated_peak_bytes, guard_memory
 from handler.imaging.png_strips import decoded_strips, strips_apply
 from handler.imaging.refusals import check_animation, check_before_decoding, check_before_opening
 from handler.imaging.results import Rendition, RenditionError
+from handler.imaging.tiff_strips import decoded_groups, group_rows
 from handler.imaging.watermark import watermarked
 from handler.renditions import RenditionSpec
 
@@ -154,6 +155,11 @@ def _decode_base(
     if image.format == "PNG" and factor >= 2 and strips_apply(data):
         # 8-bit PNG: decoded and shrunk strip by strip, the full-size picture never exists.
         reduced = reduce_strips(decoded_strips(data, factor, limits), image.size, factor, reducible, limits)
+        return to_rgb(oriented(reduced, turn), image.info.get("icc_profile"))
+    rows = group_rows(image, factor) if factor >= 2 else 0
+    if rows:
+        # Stripped 8-bit TIFF: decoded and shrunk a group of strips at a time.
+        reduced = reduce_strips(decoded_groups(image, data, rows, limits), image.size, factor, reducible, limits)
         return to_rgb(oriented(reduced, turn), image.info.get("icc_profile"))
     image.seek(0)
     # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for a margin over the target, never less.

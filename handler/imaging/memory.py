@@ -11,7 +11,7 @@ import resource
 
 from PIL import Image
 
-from handler.imaging import png_strips
+from handler.imaging import png_strips, tiff_strips
 from handler.imaging.decode import JpegLayout, is_bmp_rle, jpeg_layout, orientation, orients_on_load, upload_bytes
 from handler.imaging.geometry import shrink_factor
 from handler.imaging.limits import MIB
@@ -80,6 +80,11 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
         strips = rows * width * 4 * 7
         base = _pipeline_bytes((width, height), target, image.mode, strip_rows=0)
         return RUNTIME_OVERHEAD_BYTES + len(data) + strips + base
+    rows = tiff_strips.group_rows(image, factor) if factor >= 2 else 0
+    if rows:
+        # Groups of strips: the compressed pieces, the small TIFF, its decoded picture, widened, premultiplied.
+        groups = rows * width * 4 * 6
+        return RUNTIME_OVERHEAD_BYTES + len(data) + groups + _pipeline_bytes(image.size, target, image.mode, 0)
     if image.format == "WEBP":
         return webp_peak_bytes(image.size, len(data))
     decoded = width * height * stored_bytes(image.mode)
