@@ -15,8 +15,10 @@ HEIF_FORMAT = "HEIF"
 @functools.cache
 def enable_heic() -> None:
     """Let open_image read HEIC/HEIF: header only at open; pixels are decoded by libheif on load."""
-    import pi_heif  # type: ignore[import-untyped]
-
+    try:
+        import pi_heif  # type: ignore[import-untyped]
+    except ImportError:  # an archive built without it: HEIC uploads are then refused as not an image
+        return
     # Only the primary image: thumbnails, depth and auxiliary images would be decoded and held for nothing.
     pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
     allow_format(HEIF_FORMAT)
