@@ -7,7 +7,7 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help demo serve load test lint fmt bench backfill mutate clean chromium
+.PHONY: help demo serve load test test-hostile test-packaging lint fmt bench backfill mutate clean chromium
 .DEFAULT_GOAL := help
 
 help:  ## List the targets (this text)
@@ -22,8 +22,14 @@ serve: .venv/.synced  ## The local pipeline with a live gallery at http://127.0.
 load: .venv/.synced  ## Load and fault test of the local pipeline
 	$(RUN) python -m local.load $(ARGS)
 
-test: lint chromium  ## Lint, type-check and run every test (installs Debian's chromium when missing)
-	$(RUN) pytest -n 2 $(ARGS)
+test: lint chromium  ## Lint, type-check and run every hermetic test (installs Debian's chromium when missing)
+	$(RUN) pytest -n 2 -m "not network and not hostile" $(ARGS)
+
+test-hostile: .venv/.synced  ## Hostile inputs, each in a resource-limited process, two at a time (slow)
+	$(RUN) pytest -n 2 -m hostile tests/hostile $(ARGS)
+
+test-packaging: .venv/.synced  ## The real Lambda archives (downloads wheels from PyPI)
+	$(RUN) pytest -n 2 -m network tests/infra/test_packaging.py $(ARGS)
 
 lint: .venv/.synced  ## ruff, ruff format --check and mypy --strict
 	$(RUN) ruff check .
@@ -37,7 +43,7 @@ fmt: .venv/.synced  ## Format and fix what ruff can
 backfill: .venv/.synced  ## Re-process existing uploads: make backfill ARGS="--stack dev [--prefix p/] [--dry-run] [--workflow]"
 	$(RUN) python -m tools.backfill $(ARGS)
 
-bench: .venv/.synced  ## Speed and memory of the image engine against the naive pipeline
+bench: .venv/.synced  ## Speed, memory and quality of the image engine against libvips
 	$(RUN) python -m bench $(ARGS)
 
 mutate: .venv/.synced  ## Mutation testing of handler/ and components/policies.py (not in CI; about 40 minutes)

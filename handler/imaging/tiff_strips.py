@@ -1,0 +1,88 @@
+"""TIFF decoded in groups of strips: the full-size picture never exists.
+
+TIFF strips are compressed independently, so a group of them is handed to Pillow/libtiff as a small TIFF
+of its own (the original's layout tags, a shorter ImageLength, offsets into the copied strip bytes).
+Single-page, stripped, chunky 8-bit TIFFs without an orientation only; the rest takes the whole path.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator
+
+from PIL import Image, TiffImagePlugin, TiffTags
+
+from handler.imaging.limits import Limits
+
+# About this many rows per group (rounded to whole strips and shrink factors).
+GROUP_ROWS = 64
+# Groups longer than this (huge strips, awkward factors) are not worth it: the whole path is used.
+MAX_GROUP_ROWS = 1024
+# The tags a group needs to decode like the whole picture: layout, compression, colour, predictor.
+_LAYOUT_TAGS = (256, 258, 259, 262, 277, 278, 284, 317, 320, 338, 339)
+_IMAGE_LENGTH, _STRIP_OFFSETS, _STRIP_BYTE_COUNTS, _ROWS_PER_STRIP = 257, 273, 279, 278
+_COMPRESSIONS = (1, 5, 8, 32773, 32946)  # none, LZW, deflate, PackBits, old deflate
+
+
+def group_rows(image: Image.Image, factor: int) -> int:
+    """Rows per group for `image` shrunk by `factor`, or 0 when this path does not apply."""
+    tags = getattr(image, "tag_v2", None)
+    if image.format != "TIFF" or tags is None or getattr(image, "n_frames", 1) != 1:
+        return 0
+    bits = tags.get(258, (1,))
+    suitable = (
+        tags.get(259, 1) in _COMPRESSIONS
+        and tags.get(284, 1) == 1
+        and 322 not in tags  # tiled
+        and tags.get(0x0112, 1) == 1
+        and all(int(b) == 8 for b in (bits if isinstance(bits, tuple) else (bits,)))
+        and image.mode in ("L", "RGB", "RGBA", "CMYK", "LA")
+        and _STRIP_OFFSETS in tags
+        and _STRIP_BYTE_COUNTS in tags
+    )
+    if not suitable:
+        return 0
+    per_strip = min(int(tags.get(_ROWS_PER_STRIP, image.height)), image.height)
+    unit = math.lcm(per_strip, factor)
+    rows = unit * max(1, GROUP_ROWS // unit)
+    return rows if rows <= MAX_GROUP_ROWS and rows < image.height else 0
+
+
+def decoded_groups(image: Image.Image, data: bytes, rows: int, limits: Limits) -> Iterator[Image.Image]:
+    """The picture as consecutive groups of `rows` rows (the last may be shorter)."""
+    tags = image.tag_v2  # type: ignore[attr-defined]
+    per_strip = min(int(tags.get(_ROWS_PER_STRIP, image.height)), image.height)
+    offsets, counts = tuple(tags[_STRIP_OFFSETS]), tuple(tags[_STRIP_BYTE_COUNTS])
+    strips_per_group = rows // per_strip
+    for first in range(0, len(offsets), strips_per_group):
+        limits.check_time("decoding TIFF")
+        top = first * per_strip
+        if top >= image.height:
+            break
+        height = min(rows, image.height - top)
+        chosen = range(first, min(first + strips_per_group, len(offsets)))
+        pieces = [data[offsets[i] : offsets[i] + counts[i]] for i in chosen]
+        group = Image.open(io.BytesIO(_small_tiff(tags, image.width, height, pieces)))
+        group.load()
+        yield group
+
+
+def _small_tiff(tags: TiffImagePlugin.ImageFileDirectory_v2, width: int, height: int, pieces: list[bytes]) -> bytes:
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    for tag in _LAYOUT_TAGS:
+        if tag in tags:
+            ifd[tag] = tags[tag]
+            ifd.tagtype[tag] = tags.tagtype[tag]
+    ifd[256], ifd[_IMAGE_LENGTH] = width, height
+    ifd.tagtype[256] = ifd.tagtype[_IMAGE_LENGTH] = TiffTags.LONG
+    ifd[_STRIP_BYTE_COUNTS] = tuple(len(piece) for piece in pieces)
+    ifd.tagtype[_STRIP_BYTE_COUNTS] = ifd.tagtype[_STRIP_OFFSETS] = TiffTags.LONG
+    # Relative to the end of the directory: Pillow's writer adds where the directory ends.
+    starts, position = [], 0
+    for piece in pieces:
+        starts.append(position)
+        position += len(piece)
+    ifd[_STRIP_OFFSETS] = tuple(starts)
+    ifd.tagtype[_STRIP_OFFSETS] = TiffTags.LONG
+    return b"II*\x00" + (8).to_bytes(4, "little") + ifd.tobytes(8) + b"".join(pieces)
