@@ -84,11 +84,10 @@ def _configured() -> Settings:
 
 @cache
 def _prepare_container(memory_mb: int) -> None:
-    """Cold start: the log level, and the engine's memory guard when it has one."""
+    """Cold start: the log level, and the engine's memory guard (a model miss ends as too_large, not a kill)."""
     log.configure(os.environ)
-    guard = getattr(imaging, "guard_memory", None)
-    if guard is not None:
-        guard(memory_mb)
+    if "AWS_LAMBDA_RUNTIME_API" in os.environ:  # only inside Lambda: never cap a test runner or the local pump
+        imaging.guard_memory(memory_mb)
 
 
 def deadline_from(context: Any) -> float | None:
@@ -100,14 +99,8 @@ def deadline_from(context: Any) -> float | None:
 
 
 def limits(config: Settings, deadline: float | None) -> imaging.Limits:
-    """The engine's limits; `deadline` and `heic` are passed to an engine that accepts them."""
-    accepted = {field.name for field in dataclasses.fields(imaging.Limits)}
-    optional = {"deadline": deadline, "heic": config.heic}
-    return imaging.Limits(
-        max_pixels=config.max_pixels,
-        memory_mb=config.memory_mb,
-        **{name: value for name, value in optional.items() if name in accepted},
-    )
+    """The engine's limits for this invocation."""
+    return imaging.Limits(max_pixels=config.max_pixels, memory_mb=config.memory_mb, deadline=deadline, heic=config.heic)
 
 
 def _handle(item: events.Item, invocation: Invocation, results: list[dict[str, Any]]) -> Exception | None:
@@ -160,7 +153,7 @@ def report(outcome: Outcome, config: Settings, *, notify_uploader: bool = True) 
     metrics.emit(document, config.function_name)
     history.record(config.history_table, document)
     if notify_uploader and outcome.notifies:
-        notify.publish(config.topic_arn, document)
+        notify.publish(config.topic_arn, document, region=config.region, cdn_domain=config.cdn_domain)
     log.log(LEVELS.get(outcome.status, logging.INFO), outcome.status, **document)
 
 
