@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -12,13 +11,13 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handler import aws
+from handler import aws, log
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects, and any non-ASCII one
 DOCUMENT_VERSION = 1
 MACHINE_PROTOCOLS = ("sqs", "lambda", "http", "https", "firehose")
 ELLIPSIS = "..."
-logger = logging.getLogger("image-processor")
+UNNAMED_RENDITION = "default"  # what the handler calls the rendition a deployment without RENDITIONS makes
 
 # Letters NFKD cannot reduce to ASCII, spelled the way a reader of the language would type them ("-": dropped).
 _SPELLINGS = (
@@ -58,6 +57,13 @@ ADVICE = {
     "missing, upload it to the destination bucket, then upload this image again.",
     "misconfigured": "The deployment is misconfigured; nothing you upload can succeed until the operator fixes it. "
     "Forward this message to them.",
+    "foreign_bucket": "The file is in a bucket this deployment does not process, so nothing was made from it. "
+    "Upload it to the deployment's source bucket, or ask the operator to remove the other bucket's event "
+    "notification to this function.",
+    "storage_refused": "S3 refused to read the file or write its result (the error names the S3 code, e.g. "
+    "AccessDenied or KeyTooLongError). Uploading again will not help: forward this message to the operator.",
+    "processing_error": "The pipeline failed on this file because of a defect in the pipeline, not a known "
+    "problem with the file. Forward this message to the operator: the request id below finds the log line.",
 }
 DEFAULT_ADVICE = (
     "Upload the file again. If it fails again, forward this message to the operator: "
@@ -152,7 +158,8 @@ def email_text(document: Mapping[str, Any], *, region: str = "", cdn_domain: str
             original = f"{document.get('source_format', '')} {_dimensions(document['original_size'])}".strip()
             lines.append(f"Original: {original}, {readable_bytes(int(document.get('bytes_in') or 0))}")
         for rendition in renditions(document):
-            name = f" {rendition['name']}" if rendition.get("name") else ""
+            named = rendition.get("name") not in (None, "", UNNAMED_RENDITION)
+            name = f" {rendition['name']}" if named else ""
             fmt = f"{str(rendition.get('format', '')).upper()} " if rendition.get("format") else ""
             link = object_link(
                 str(document.get("destination_bucket", "")), rendition["key"], region=region, cdn_domain=cdn_domain
@@ -196,6 +203,6 @@ def publish(topic_arn: str, document: Mapping[str, Any], *, region: str = "", cd
             MessageAttributes={"status": {"DataType": "String", "StringValue": status}},
         )
     except (BotoCoreError, ClientError) as error:
-        logger.error(json.dumps({"message": "notification not sent", "error": str(error), "status": status}))
+        log.error("notification not sent", error=str(error), status=status, source_key=document.get("source_key"))
         return False
     return True

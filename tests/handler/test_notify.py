@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from typing import Any
 
 import boto3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handler import notify
+from handler import app, imaging, log, notify
 from handler.notify import SUBJECT_LIMIT, email_text, middle_ellipsis, readable_bytes, subject
 from tests.conftest import DESTINATION, REGION, SOURCE
 
@@ -25,7 +27,10 @@ SUCCESS: dict[str, Any] = {
     "source_format": "JPEG",
     "original_size": [4000, 3000],
     "new_size": [800, 600],
-    "renditions": None,
+    # as the handler reports a deployment without RENDITIONS: one rendition named "default"
+    "renditions": [
+        {"name": "default", "key": "resized/photos/My Café.JPG", "size": [800, 600], "bytes": 120_345, "format": "jpeg"}
+    ],
     "error_type": None,
     "error_message": None,
     "duration_ms": 230,
@@ -36,6 +41,7 @@ FAILURE: dict[str, Any] = {
     "destination_key": None,
     "new_size": None,
     "bytes_out": None,
+    "renditions": [],
     "error_type": "corrupt",
     "error_message": "image file is truncated",
 }
@@ -113,7 +119,7 @@ def test_success_email_says_what_happened_with_sizes_and_a_console_link():
     text = email_text(SUCCESS, region="eu-west-1")
     assert text.startswith("Your image photos/My Café.JPG was processed.\n")
     assert "Original: JPEG 4000 x 3000, 2.4 MB" in text
-    assert "Result: 800 x 600, 120.3 kB" in text
+    assert "Result: JPEG 800 x 600, 120.3 kB\n" in text  # the unnamed rendition is not called "default"
     assert (
         f"https://s3.console.aws.amazon.com/s3/object/{DESTINATION}?region=eu-west-1"
         "&prefix=resized%2Fphotos%2FMy%20Caf%C3%A9.JPG" in text
@@ -147,6 +153,19 @@ def test_failure_email_says_what_went_wrong_and_what_to_do():
     assert "Request id (for the operator's logs): req-1" in text
 
 
+def test_every_error_type_the_handler_reports_has_advice():
+    # GIVEN every error type a failure outcome can carry: the engine's refusals and the handler's own
+    engine = {kind.reason for kind in _subclasses(imaging.ImageRejected)}
+    handler = set(re.findall(r'failed\(\s*"(\w+)"', inspect.getsource(app)))
+    assert {"timeout", "foreign_bucket", "storage_refused", "processing_error"} <= engine | handler
+    # THEN each has advice of its own, not the default
+    assert engine | handler <= notify.ADVICE.keys()
+
+
+def _subclasses(kind: type) -> set[type]:
+    return {child for sub in kind.__subclasses__() for child in {sub, *_subclasses(sub)}}
+
+
 def test_every_documented_error_type_has_its_own_advice_and_unknown_ones_a_default():
     advice = {kind: email_text({**FAILURE, "error_type": kind}) for kind in notify.ADVICE}
     assert len({text for text in advice.values()}) == len(notify.ADVICE)
@@ -170,6 +189,10 @@ def test_publish_sends_email_text_to_people_and_the_versioned_document_to_machin
 
 def test_publish_failure_is_logged_and_reported_not_raised(pipeline, caplog):
     missing_topic = pipeline.topic_arn + "-gone"
+    log.bind("req-9")
     assert notify.publish(missing_topic, FAILURE) is False
-    assert "notification not sent" in caplog.text
+    # THEN the function's one logger says so, on a JSON line with the invocation's request id
+    (line,) = [json.loads(record.getMessage()) for record in caplog.records if "not sent" in record.getMessage()]
+    assert (line["level"], line["message"], line["request_id"]) == ("ERROR", "notification not sent", "req-9")
+    assert line["source_key"] == FAILURE["source_key"]
     assert boto3.client("sns", region_name=REGION).list_topics()["Topics"]  # the real topic is untouched

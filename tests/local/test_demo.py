@@ -41,7 +41,7 @@ def test_demo_prints_every_email_and_writes_a_gallery_the_browser_can_show(tmp_p
     assert "    Subject: Image FAILED: uploads/not-really.jpg [" in output
     assert "    What to do: The file is not an image the pipeline reads" in output
     assert "    Subject: Image processed: uploads/My Cafe photo.JPEG [" in output
-    assert re.search(r"\n    Original: JPEG 1024 x 768, \d+\.\d kB\n    Result: 800 x 600, \d+\.\d kB\n", output)
+    assert re.search(r"\n    Original: JPEG 1024 x 768, \d+\.\d kB\n    Result: JPEG 800 x 600, \d+\.\d kB\n", output)
     assert Image.open(tmp_path / "resized/photos/rotated-exif-6.jpg").size == (450, 600)
     # AND the gallery shows a PNG preview of the TIFF, each rendition at its true size, and each e-mail
     entries = page_entries(tmp_path)
@@ -93,7 +93,10 @@ def test_demo_fails_when_an_outcome_is_not_the_documented_one(tmp_path, capsys, 
         (["does-not-exist"], "error: no such file or folder: does-not-exist\n"),
         (["empty"], "error: no files in empty: nothing to upload\n"),
         (["--renditions", "missing.json"], "error: cannot read the renditions file missing.json: No such file"),
-        (["--renditions", "bad.json"], "error: bad.json: RENDITIONS[0] (thumb): fit must be one of"),
+        (
+            ["--renditions", "bad.json"],
+            "error: bad.json: RENDITIONS entry 0 (thumb): fit must be one of inside, cover, contain\n",
+        ),
     ],
 )
 def test_user_mistakes_are_one_line_errors_and_the_previous_results_stay(
