@@ -11,6 +11,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns import sns_backends
 
 from handler import app, aws, settings
 
@@ -63,7 +65,7 @@ class Pipeline:
         return s3_event(key, name="ObjectRemoved:Delete")
 
     def notifications(self) -> list[dict[str, Any]]:
-        """Every SNS notification published so far, as subscribers see them (through SQS)."""
+        """Every SNS notification published so far, as an SQS subscriber sees it (its JSON part in Message)."""
         sqs = boto3.client("sqs", region_name=REGION)
         received = []
         while True:
@@ -73,6 +75,17 @@ class Pipeline:
             for message in batch:
                 received.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def emails(self) -> list[str]:
+        """The e-mail part of every message published to the topic (moto's documented record of publishes)."""
+        topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[self.topic_arn]
+        return [json.loads(message)["email"] for _, message, *_ in topic.sent_notifications]
+
+
+def document_of(notification: dict[str, Any]) -> dict[str, Any]:
+    """The outcome document a machine subscriber receives: the message's JSON part."""
+    document: dict[str, Any] = json.loads(notification["Message"])
+    return document
 
 
 def s3_event(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 import boto3
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 
 from handler import app, aws, storage
 from local.samples import encode, photo
-from tests.conftest import DESTINATION, EVENTS, REGION, SOURCE, clear_caches, log_lines, s3_event
+from tests.conftest import DESTINATION, EVENTS, REGION, SOURCE, clear_caches, document_of, log_lines, s3_event
 
 JPEG = encode(photo(1600, 1200), "JPEG")
 
@@ -26,10 +27,6 @@ def destination_keys() -> list[str]:
 def fetch(key: str) -> tuple[Image.Image, dict]:
     response = boto3.client("s3", region_name=REGION).get_object(Bucket=DESTINATION, Key=key)
     return Image.open(io.BytesIO(response["Body"].read())), response
-
-
-def summary_of(notification: dict) -> dict:
-    return json.loads(notification["Message"].rsplit("\n\n", 1)[1])
 
 
 def test_upload_becomes_resized_image_and_success_notification(pipeline, lambda_context):
@@ -56,15 +53,18 @@ def test_upload_becomes_resized_image_and_success_notification(pipeline, lambda_
     # AND one success notification, filterable by its status attribute, with a short ASCII subject
     (notification,) = pipeline.notifications()
     assert notification["MessageAttributes"]["status"]["Value"] == "success"
-    assert notification["Subject"] == "Image processed: photos/My Cafe.JPG"
-    summary = summary_of(notification)
+    assert re.fullmatch(r"Image processed: photos/My Cafe\.JPG \[[0-9a-f]{6}\]", notification["Subject"])
+    summary = document_of(notification)
     assert summary["status"] == "success"
     assert summary["source_key"] == "photos/My Café.JPG"
     assert summary["destination_key"] == "resized/photos/My Café.JPG"
     assert summary["original_size"] == [1600, 1200] and summary["new_size"] == [800, 600]
     assert summary["bytes_in"] == len(JPEG) and summary["bytes_out"] == len(image.fp.getvalue())
     assert summary["request_id"] == lambda_context.aws_request_id
-    assert "new_size: [800, 600]" in notification["Message"]  # the readable part
+    # AND the e-mail part tells a person what happened to which file, and the new size
+    (email,) = pipeline.emails()
+    assert email.startswith("Your image photos/My Café.JPG was processed.")
+    assert "800 x 600" in email
     assert result["results"][0]["status"] == "success"
 
 
@@ -78,7 +78,7 @@ def test_every_record_of_an_event_is_processed(pipeline, lambda_context):
     assert sorted(destination_keys()) == ["resized/a.png.jpg", "resized/folder/b.gif.jpg", "resized/folder/b.webp.jpg"]
     assert fetch("resized/a.png.jpg")[0].size == (600, 600)
     assert fetch("resized/folder/b.gif.jpg")[0].size == (400, 300)  # never upscaled
-    assert [summary_of(n)["status"] for n in pipeline.notifications()] == ["success"] * 3
+    assert [document_of(n)["status"] for n in pipeline.notifications()] == ["success"] * 3
 
 
 def test_non_image_with_image_name_gets_failure_notification_and_no_output(pipeline, lambda_context):
@@ -88,8 +88,8 @@ def test_non_image_with_image_name_gets_failure_notification_and_no_output(pipel
     assert destination_keys() == []
     (notification,) = pipeline.notifications()
     assert notification["MessageAttributes"]["status"]["Value"] == "failure"
-    assert notification["Subject"] == "Image FAILED: uploads/not-really.jpg"
-    summary = summary_of(notification)
+    assert re.fullmatch(r"Image FAILED: uploads/not-really\.jpg \[[0-9a-f]{6}\]", notification["Subject"])
+    summary = document_of(notification)
     assert summary["error_type"] == "not_an_image"
     assert "not a supported image" in summary["error_message"]
     assert summary["destination_key"] is None
@@ -101,7 +101,7 @@ def test_corrupt_image_gets_failure_notification(pipeline, lambda_context):
     event = pipeline.upload("broken.png", encode(photo(800, 800), "PNG")[:3000])
     app.lambda_handler(event, lambda_context)
     (notification,) = pipeline.notifications()
-    assert summary_of(notification)["error_type"] == "corrupt"
+    assert document_of(notification)["error_type"] == "corrupt"
     assert destination_keys() == []
 
 
@@ -137,7 +137,7 @@ def test_object_above_max_input_bytes_is_refused_without_download(pipeline, lamb
 
     monkeypatch.setattr(storage, "get", no_download)
     app.lambda_handler(event, lambda_context)
-    summary = summary_of(pipeline.notifications()[0])
+    summary = document_of(pipeline.notifications()[0])
     assert summary["error_type"] == "too_large"
     assert "MAX_INPUT_BYTES" in summary["error_message"]
 
@@ -148,7 +148,7 @@ def test_size_missing_from_event_is_read_with_head(pipeline, lambda_context, mon
     clear_caches()
     pipeline.upload("big.jpg", JPEG)
     app.lambda_handler(s3_event("big.jpg"), lambda_context)  # no size in the record
-    assert summary_of(pipeline.notifications()[0])["bytes_in"] == len(JPEG)
+    assert document_of(pipeline.notifications()[0])["bytes_in"] == len(JPEG)
 
 
 def test_upload_failure_raises_so_lambda_retries(pipeline, lambda_context):
@@ -279,7 +279,7 @@ def test_named_renditions_are_all_written_and_listed(pipeline, lambda_context, m
     assert sorted(key for key in destination_keys() if key.startswith("resized/")) == expected
     assert fetch("resized/large/photos/cat.png.webp")[1]["ContentType"] == "image/webp"
     assert fetch("resized/thumb/photos/cat.png.jpg")[0].size == (150, 150)
-    summary = summary_of(pipeline.notifications()[0])
+    summary = document_of(pipeline.notifications()[0])
     assert summary["status"] == "success"
     assert [(r["name"], r["key"], r["size"]) for r in summary["renditions"]] == [
         ("large", expected[0], [1200, 900]),
@@ -297,7 +297,7 @@ def test_a_failed_rendition_is_named_and_the_others_are_kept(pipeline, lambda_co
     app.lambda_handler(event, lambda_context)
     assert sorted(destination_keys()) == ["resized/large/photos/cat.png.webp", "resized/thumb/photos/cat.png.jpg"]
     (notification,) = pipeline.notifications()
-    summary = summary_of(notification)
+    summary = document_of(notification)
     assert summary["status"] == "failure" and summary["error_type"] == "rendition_failed"
     assert "'marked'" in summary["error_message"] and "brand/logo.png" in summary["error_message"]
     assert [r["name"] for r in summary["renditions"]] == ["large", "thumb"]

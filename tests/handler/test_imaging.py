@@ -46,7 +46,7 @@ def test_fit_inside_keeps_aspect_ratio_and_never_upscales(size, box, expected):
         ("photos/My Cat.PNG", "resized/photos/My Cat.PNG.jpg"),
         ("cat.gif", "resized/cat.gif.jpg"),
         ("cat.webp", "resized/cat.webp.jpg"),
-        ("noextension", "resized/noextension.jpg"),
+        ("noextension", "resized/noextension"),  # no extension to keep or contradict
     ],
 )
 def test_output_key_keeps_true_extension_and_avoids_collisions(key, expected):

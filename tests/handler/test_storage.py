@@ -9,8 +9,8 @@ from botocore.exceptions import ClientError
 from handler import app, aws, imaging, storage
 from handler.renditions import RenditionSpec
 from local.samples import encode, photo
-from tests.conftest import DESTINATION, REGION, SOURCE, LambdaContext, clear_caches, s3_event
-from tests.handler.test_app import destination_keys, fetch, summary_of
+from tests.conftest import DESTINATION, REGION, SOURCE, LambdaContext, clear_caches, document_of, s3_event
+from tests.handler.test_app import destination_keys, fetch
 
 JPEG = encode(photo(400, 300), "JPEG")
 
@@ -45,7 +45,7 @@ def test_permanent_s3_errors_end_in_a_failure_notification(pipeline, lambda_cont
     result = app.lambda_handler(event, lambda_context)["results"][0]
     assert (result["status"], result["error_type"]) == ("failure", "storage_refused")
     assert code in result["error_message"]
-    assert summary_of(pipeline.notifications()[0])["error_type"] == "storage_refused"
+    assert document_of(pipeline.notifications()[0])["error_type"] == "storage_refused"
 
 
 @pytest.mark.parametrize("code", ["InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"])
@@ -125,7 +125,7 @@ def test_a_decoder_bug_is_a_processing_error_notification(pipeline, lambda_conte
     result = app.lambda_handler(pipeline.upload("a.jpg", JPEG), lambda_context)["results"][0]
     assert (result["status"], result["error_type"]) == ("failure", "processing_error")
     assert result["error_message"] == "ZeroDivisionError: division by zero in a decoder"
-    assert summary_of(pipeline.notifications()[0])["error_type"] == "processing_error"
+    assert document_of(pipeline.notifications()[0])["error_type"] == "processing_error"
 
 
 def test_a_failed_version_takes_the_older_renditions_with_it(pipeline, lambda_context):
@@ -191,13 +191,30 @@ def test_limits_carry_the_settings_and_what_the_engine_accepts(pipeline, monkeyp
         assert getattr(limits, name, value) == value
 
 
-def test_memory_guard_runs_once_per_container(pipeline, lambda_context, monkeypatch):
+def test_memory_guard_runs_once_per_container_inside_lambda(pipeline, lambda_context, monkeypatch):
+    # GIVEN a new container inside Lambda (its runtime API is set) with a 768 MB function
     calls = []
-    monkeypatch.setattr(imaging, "guard_memory", calls.append, raising=False)
+    monkeypatch.setattr(imaging, "guard_memory", calls.append)
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "768")  # what Lambda sets
     clear_caches()
+    # WHEN it handles two invocations
     app.lambda_handler(s3_event(), lambda_context)
     app.lambda_handler(s3_event(), lambda_context)
-    assert calls == [512]
+    # THEN the engine's memory guard was installed once, for the function's memory
+    assert calls == [768]
+
+
+def test_memory_guard_is_not_installed_outside_lambda(pipeline, lambda_context, monkeypatch):
+    # GIVEN a test runner or the local pump: no Lambda runtime API
+    calls = []
+    monkeypatch.setattr(imaging, "guard_memory", calls.append)
+    monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
+    clear_caches()
+    # WHEN the handler runs
+    app.lambda_handler(s3_event(), lambda_context)
+    # THEN the process's memory is never capped
+    assert calls == []
 
 
 def test_rendition_keys_never_collide_and_stay_readable():

@@ -13,13 +13,14 @@ from local.samples import encode, photo
 from tests.conftest import (
     SOURCE,
     clear_caches,
+    document_of,
     eventbridge_event,
     load_event,
     log_lines,
     s3_event,
     sqs_event,
 )
-from tests.handler.test_app import destination_keys, summary_of
+from tests.handler.test_app import destination_keys
 
 JPEG = encode(photo(400, 300), "JPEG")
 
@@ -86,7 +87,7 @@ def test_a_broken_sqs_message_is_logged_and_not_retried(pipeline, lambda_context
 def test_sns_wrapped_uploads_are_processed(pipeline, lambda_context, wrap):
     app.lambda_handler(wrap(pipeline.upload("photos/a b.jpg", JPEG)), lambda_context)
     assert destination_keys() == ["resized/photos/a b.jpg"]
-    assert summary_of(pipeline.notifications()[0])["status"] == "success"
+    assert document_of(pipeline.notifications()[0])["status"] == "success"
 
 
 def test_eventbridge_created_then_deleted(pipeline, lambda_context):
@@ -148,7 +149,7 @@ def test_a_foreign_bucket_is_refused_with_a_failure_notification_and_no_retry(
     # THEN it is refused without reading it, the uploader hears why, and it is counted as a failure
     assert (result["status"], result["error_type"]) == ("failure", "foreign_bucket")
     assert SOURCE in result["error_message"] and "someone-elses-bucket" in result["error_message"]
-    assert summary_of(pipeline.notifications()[0])["error_type"] == "foreign_bucket"
+    assert document_of(pipeline.notifications()[0])["error_type"] == "foreign_bucket"
     assert emf_lines(capsys)[0]["Reason"] == "foreign_bucket"
 
 
