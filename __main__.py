@@ -16,12 +16,9 @@ from components.upload_api import UploadApi
 
 
 def function_code(runtime: str, architecture: str) -> pulumi.Archive:
-    """The deployment archive: the handler and a Pillow built for the Lambda platform."""
-    if packaging.RUNTIMES[runtime] == "manylinux2014":
-        pulumi.log.warn(
-            f"{runtime} runs on Amazon Linux 2 (glibc 2.26): it gets Pillow {packaging.AMAZON_LINUX_2_PILLOW}, "
-            "without the security fixes of later Pillow releases. Prefer python3.12 or newer."
-        )
+    """The deployment archive: the handler, the API and a Pillow built for the Lambda platform."""
+    for warning in packaging.runtime_warnings(runtime):
+        pulumi.log.warn(warning)
     return pulumi.FileArchive(str(packaging.build_archive(runtime, architecture)))
 
 
@@ -33,11 +30,7 @@ buckets = ProcessedBucketPair("images", config.bucket_args(account_id))
 function_args = config.function_args(account_id, region, buckets, function_code)
 processor = NotifyingFunction("processor", function_args)
 # The API runs from the image function's archive, which holds the api package too.
-api = (
-    UploadApi("api", config.api_args(region, buckets, processor, function_args, function_args.code))
-    if config.api_enabled
-    else None
-)
+api = UploadApi("api", config.api_args(region, buckets, processor, function_args)) if config.api_enabled else None
 backfill_args = config.backfill_args(account_id, buckets, processor)
 backfill = BackfillWorkflow("backfill", backfill_args) if backfill_args is not None else None
 

@@ -28,6 +28,15 @@ CONTENT_TYPES = {
 HEIC_CONTENT_TYPES = {"image/heic": ".heic", "image/heif": ".heif"}
 
 
+class SettingError(ValueError):
+    """A bad variable: `variable` names it, `message` says what is wrong (`str()` is both, in that order)."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable} {message}")
+        self.variable = variable
+        self.message = message
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     """Validated configuration of the API function."""
@@ -55,36 +64,36 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not raw:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ValueError(f"{name} must be an integer between {low} and {high}, got {raw!r}")
+        raise SettingError(name, f"must be an integer between {low} and {high}, got {raw!r}")
     return int(raw)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower() or str(default).lower()
     if raw not in ("true", "false"):
-        raise ValueError(f"{name} must be true or false, got {raw!r}")
+        raise SettingError(name, f"must be true or false, got {raw!r}")
     return raw == "true"
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
-        raise ValueError(f"{name} must be set")
+        raise SettingError(name, "must be set")
     return value
 
 
 def settings_from_env(env: Mapping[str, str]) -> ApiSettings:
-    """Build ApiSettings from an environment mapping; a bad value is a ValueError naming the variable."""
+    """Build ApiSettings from an environment mapping; a bad value is a SettingError naming the variable."""
     auth = env.get("API_AUTH", "iam").strip() or "iam"
     if auth not in AUTH_MODES:
-        raise ValueError(f"API_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
+        raise SettingError("API_AUTH", f"must be one of {', '.join(AUTH_MODES)}, got {auth!r}")
     issuer = env.get("JWT_ISSUER", "").strip()
     if auth == "jwt" and not issuer.startswith("https://"):
-        raise ValueError(f"JWT_ISSUER must be the issuer's https:// URL when API_AUTH is jwt, got {issuer!r}")
+        raise SettingError("JWT_ISSUER", f"must be the issuer's https:// URL when API_AUTH is jwt, got {issuer!r}")
     source = _required(env, "SOURCE_BUCKET")
     destination = _required(env, "DESTINATION_BUCKET")
     if source == destination:
-        raise ValueError("DESTINATION_BUCKET must differ from SOURCE_BUCKET: outputs never go to the source")
+        raise SettingError("DESTINATION_BUCKET", "must differ from SOURCE_BUCKET: outputs never go to the source")
     return ApiSettings(
         source_bucket=source,
         destination_bucket=destination,

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import policies
+from components.args import ArgError, between, one_of
 from components.naming import validate_bucket_name
 from components.notifying_function import LOG_RETENTION_DAYS
 
@@ -27,14 +28,6 @@ TRANSIENT_LAMBDA_ERRORS = (
     "Lambda.AWSLambdaException",
 )
 MAX_DISTRIBUTED_CONCURRENCY = 10_000
-# Arg -> the config key a user sets (`pulumi config set image-processor:<key> ...`).
-CONFIG_KEYS = {
-    "max_concurrency": "backfillMaxConcurrency",
-    "tolerated_failure_percent": "backfillToleratedFailurePercent",
-    "log_retention_days": "logRetentionDays",
-    "kms_key_arn": "kmsKeyArn",
-    "bucket": "backfillWorkflow",  # the results bucket's name, from the stack name
-}
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 
 
@@ -60,29 +53,18 @@ class BackfillWorkflowArgs:
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9_-]{1,80}$", self.state_machine_name):
-            raise _invalid(
+            raise ArgError(
                 "state_machine_name", f"must be 1-80 letters, digits, - or _, got {self.state_machine_name!r}"
             )
         validate_bucket_name(self.results_bucket_name, "results_bucket_name")
-        _between("max_concurrency", self.max_concurrency, 1, MAX_DISTRIBUTED_CONCURRENCY)
-        _between("tolerated_failure_percent", self.tolerated_failure_percent, 0, 100)
-        _between("batch_size", self.batch_size, 1, 100)
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise _invalid("log_retention_days", f"must be one of {LOG_RETENTION_DAYS}, got {self.log_retention_days}")
-        _between("results_retention_days", self.results_retention_days, 1, 36500)
-        _between("retry_interval_seconds", self.retry_interval_seconds, 1, 12)
+        between("max_concurrency", self.max_concurrency, 1, MAX_DISTRIBUTED_CONCURRENCY)
+        between("tolerated_failure_percent", self.tolerated_failure_percent, 0, 100)
+        between("batch_size", self.batch_size, 1, 100)
+        one_of("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
+        between("results_retention_days", self.results_retention_days, 1, 36500)
+        between("retry_interval_seconds", self.retry_interval_seconds, 1, 12)
         if self.kms_key_arn is not None and not self.kms_key_arn.startswith("arn:"):
-            raise _invalid("kms_key_arn", f"must be a KMS key ARN, got {self.kms_key_arn!r}")
-
-
-def _invalid(field: str, message: str) -> ValueError:
-    """The error for a bad arg, `<field> <message>` (after the merge: infra's `components.args.ArgError`)."""
-    return ValueError(f"{field} {message}")
-
-
-def _between(field: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise _invalid(field, f"must be between {low} and {high}, got {value}")
+            raise ArgError("kms_key_arn", f"must be a KMS key ARN, got {self.kms_key_arn!r}")
 
 
 def backfill_record(bucket: str | None = None, bucket_arn: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The Lambda deployment archive: the `handler` package plus Pillow, pi-heif and zlib-ng built for the platform.
+"""The Lambda deployment archive: the `handler` and `api` packages, Pillow, pi-heif and zlib-ng for the platform.
 
 Deterministic (sorted entries, fixed timestamps and permissions), so the same sources give a
 byte-identical zip and `pulumi preview` shows no change; wheels are cached and checked by SHA-256.
@@ -38,6 +38,8 @@ ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
 RUNTIME_GLIBC = {"python3.11": (2, 26), "python3.12": (2, 34), "python3.13": (2, 34)}
 # What the archive carries besides the handler, each at its uv.lock version where the runtime can load it.
 PACKAGES = ("pillow", "pi-heif", "zlib-ng")
+# This repository's packages in the archive: the image function (`handler`) and the upload API (`api`) run from it.
+SOURCE_PACKAGES = ("handler", "api")
 # Amazon Linux 2 (glibc 2.26) cannot load the locked Pillow and pi-heif wheels (manylinux_2_27/2_28):
 # these are the last releases with manylinux2014 wheels, pinned by hash as uv.lock pins the rest.
 AMAZON_LINUX_2_PILLOW = "12.2.0"
@@ -150,15 +152,15 @@ def compiles_bytecode(runtime: str) -> bool:
 def build_archive(runtime: str, architecture: str, cache_dir: Path = DEFAULT_CACHE) -> Path:
     """Build (or reuse) the deployment zip and return its path, named by a hash of what goes in it."""
     chosen = wheels(runtime, architecture)
-    handler_files = _handler_files()
+    source_files = _source_files()
     inputs = hashlib.sha256("".join(wheel.sha256 for wheel in chosen).encode())
     if compiles_bytecode(runtime):
         inputs.update(importlib.util.MAGIC_NUMBER + _COMPILE_SCRIPT.encode())
-    for name, data in handler_files:
+    for name, data in source_files:
         inputs.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     path = cache_dir / f"image-processor-{runtime}-{architecture}-{inputs.hexdigest()[:16]}.zip"
     if not path.exists():
-        files = handler_files + [file for wheel in chosen for file in _wheel_files(_download(wheel, cache_dir))]
+        files = source_files + [file for wheel in chosen for file in _wheel_files(_download(wheel, cache_dir))]
         if compiles_bytecode(runtime):
             files += bytecode(files)
         data = _zip(files)
@@ -250,8 +252,8 @@ def _download(wheel: Wheel, cache_dir: Path) -> bytes:
     return data
 
 
-def _handler_files() -> list[tuple[str, bytes]]:
-    sources = sorted((ROOT / "handler").rglob("*.py"))
+def _source_files() -> list[tuple[str, bytes]]:
+    sources = sorted(path for package in SOURCE_PACKAGES for path in (ROOT / package).rglob("*.py"))
     return [(path.relative_to(ROOT).as_posix(), path.read_bytes()) for path in sources]
 
 

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import pulumi
 
 from components.alarm_set import AlarmSetArgs
-from components.backfill_workflow import CONFIG_KEYS as BACKFILL_CONFIG_KEYS
 from components.backfill_workflow import BackfillWorkflowArgs
 from components.naming import PROJECT, bucket_name, function_name
 from components.notifying_function import (
@@ -44,7 +43,7 @@ class Key:
 
     name: str
     arg: str
-    kind: str = "str"  # str | int | float | bool | object
+    kind: str = "str"  # str | int | float | bool | object | list (comma-separated)
 
 
 def _handler_key(setting: str, arg: str, kind: str) -> Key:
@@ -90,6 +89,26 @@ ALARM_KEYS = (
     Key("alarmEmail", "alarm_emails"),
     Key("durationAlarmFraction", "duration_threshold_fraction", "float"),
 )
+# Switches: the program reads them to decide which optional component to build (no arg of their own).
+API_SWITCH = Key("api", "", "bool")
+BACKFILL_SWITCH = Key("backfillWorkflow", "", "bool")
+API_KEYS = (
+    Key("apiAuth", "auth"),
+    Key("jwtIssuer", "jwt_issuer"),
+    Key("jwtAudience", "jwt_audience", "list"),
+    Key("corsOrigins", "cors_origins", "list"),
+    Key("apiRateLimit", "rate_limit", "float"),
+    Key("apiBurstLimit", "burst_limit", "int"),
+    Key("transferAcceleration", "transfer_acceleration", "bool"),
+)
+BACKFILL_KEYS = (
+    Key("backfillMaxConcurrency", "max_concurrency", "int"),
+    Key("backfillToleratedFailurePercent", "tolerated_failure_percent", "float"),
+    Key("backfillInventoryBucket", "inventory_bucket_arn"),  # a bucket name, turned into its ARN
+    Key("logRetentionDays", "log_retention_days", "int"),
+    Key("kmsKeyArn", "kms_key_arn"),
+    Key("forceDestroy", "force_destroy", "bool"),
+)
 _TYPED = {key.name for key in (*BUCKET_KEYS, *FUNCTION_KEYS)}
 # The handler's other settings with a config key reach it as its environment variables (e.g. MAX_PIXELS).
 ENVIRONMENT_KEYS = tuple(
@@ -97,8 +116,18 @@ ENVIRONMENT_KEYS = tuple(
     for item in FIELDS
     if item.config_key and item.config_key not in _TYPED
 )
-KEYS = (*BUCKET_KEYS, *FUNCTION_KEYS, *ENVIRONMENT_KEYS, *ALARM_KEYS)
-_KEY_OF_ARG = {key.arg: key.name for key in KEYS}
+KEYS = (
+    *BUCKET_KEYS,
+    *FUNCTION_KEYS,
+    *ENVIRONMENT_KEYS,
+    *ALARM_KEYS,
+    API_SWITCH,
+    *API_KEYS,
+    BACKFILL_SWITCH,
+    *BACKFILL_KEYS,
+)
+_KEY_OF_ARG = {key.arg: key.name for key in KEYS if key.arg}
+assert len(_KEY_OF_ARG) == len({(key.arg, key.name) for key in KEYS if key.arg}), "an arg with two config keys"
 
 
 class StackConfigError(ValueError):
@@ -154,12 +183,9 @@ class StackConfig:
             "float": self.config.get_float,
             "bool": self.config.get_bool,
             "object": self.config.get_object,
+            "list": lambda name: _list(self.config.get(name)),
         }
         return read[key.kind](key.name)
-
-    def _int(self, key: str, default: int) -> int:
-        value = self.config.get_int(key)
-        return default if value is None else value
 
     def _set(self, keys: Sequence[Key]) -> dict[str, Any]:
         """The args of the keys that are set; unset keys keep the component's defaults."""
@@ -249,32 +275,26 @@ class StackConfig:
         self, account_id: str, buckets: ProcessedBucketPair, function: NotifyingFunction
     ) -> BackfillWorkflowArgs | None:
         """The backfill workflow's settings (issue 16), or None unless `backfillWorkflow` is true."""
-        if not self.config.get_bool("backfillWorkflow"):
+        if not self._read(BACKFILL_SWITCH):
             return None
-        inventory = self.config.get("backfillInventoryBucket")
-        percent = self.config.get_float("backfillToleratedFailurePercent")
-        try:
-            return BackfillWorkflowArgs(
+        args = self._set(BACKFILL_KEYS)
+        if "inventory_bucket_arn" in args:
+            args["inventory_bucket_arn"] = f"arn:aws:s3:::{args['inventory_bucket_arn']}"
+        return checked(
+            lambda: BackfillWorkflowArgs(
                 state_machine_name=f"{function_name(self.stack)}-backfill",
                 function_arn=function.function.arn,
                 source_bucket_name=buckets.source_bucket_name,
                 source_bucket_arn=buckets.source_bucket_arn,
                 results_bucket_name=bucket_name("backfill-results", self.stack, account_id),
-                max_concurrency=self._int("backfillMaxConcurrency", 100),
-                tolerated_failure_percent=5.0 if percent is None else percent,
-                log_retention_days=self._int("logRetentionDays", 30),
-                inventory_bucket_arn=f"arn:aws:s3:::{inventory}" if inventory else None,
-                kms_key_arn=self.config.get("kmsKeyArn"),
-                force_destroy=bool(self.config.get_bool("forceDestroy")),
+                **args,
             )
-        except ValueError as error:
-            key = BACKFILL_CONFIG_KEYS.get(str(error).split(maxsplit=1)[0], "backfillWorkflow")
-            raise ValueError(f"config {PROJECT}:{key}: {error}") from None
+        )
 
     @property
     def api_enabled(self) -> bool:
         """`api: true` adds the upload API (and turns processing history on: the API reads status there)."""
-        return bool(self.config.get_bool("api"))
+        return bool(self._read(API_SWITCH))
 
     def api_args(
         self,
@@ -282,18 +302,17 @@ class StackConfig:
         buckets: ProcessedBucketPair,
         function: NotifyingFunction,
         function_args: NotifyingFunctionArgs,
-        code: pulumi.Archive,
     ) -> UploadApiArgs:
-        """The upload API's settings; it shares the image function's runtime, limits and log retention."""
+        """The upload API's settings; it runs from the image function's archive and shares its runtime,
+        KMS key, log retention and input limit."""
         table = function.history_table
         if table is None:
-            raise ValueError(f"config {PROJECT}:api: needs the processing history table")
-        rate = self.config.get_float("apiRateLimit")
+            raise StackConfigError(API_SWITCH.name, "needs the processing history table")
         max_input_bytes = function_args.environment.get("MAX_INPUT_BYTES")
         return checked(
             lambda: UploadApiArgs(
                 function_name=f"{function_name(self.stack)}-api",
-                code=code,
+                code=function_args.code,
                 source_bucket_name=buckets.source_bucket_name,
                 source_bucket_arn=buckets.source_bucket_arn,
                 destination_bucket_name=buckets.destination_bucket_name,
@@ -301,23 +320,19 @@ class StackConfig:
                 history_table_name=table.name,
                 history_table_arn=table.arn,
                 region=region,
-                auth=self.config.get("apiAuth") or "iam",
-                jwt_issuer=self.config.get("jwtIssuer") or "",
-                jwt_audience=_list(self.config.get("jwtAudience")),
-                cors_origins=_list(self.config.get("corsOrigins")),
-                rate_limit=50.0 if rate is None else rate,
-                burst_limit=self._int("apiBurstLimit", 100),
-                transfer_acceleration=bool(self.config.get_bool("transferAcceleration")),
                 cdn_domain=buckets.distribution.domain_name if buckets.distribution else None,
                 kms_key_arn=function_args.kms_key_arn,
                 runtime=function_args.runtime,
                 architecture=function_args.architecture,
                 log_retention_days=function_args.log_retention_days,
                 environment={"MAX_INPUT_BYTES": max_input_bytes} if max_input_bytes else {},
+                **self._set(API_KEYS),
             )
         )
 
 
-def _list(raw: str | None) -> list[str]:
-    """A comma-separated config value as a list (corsOrigins, jwtAudience)."""
-    return [item.strip() for item in (raw or "").split(",") if item.strip()]
+def _list(raw: str | None) -> list[str] | None:
+    """A comma-separated config value as a list (corsOrigins, jwtAudience); None when unset."""
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]

@@ -15,15 +15,17 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from api.settings import UPLOAD_PREFIX, settings_from_env
-from components import packaging, policies
+from api.settings import UPLOAD_PREFIX, SettingError, settings_from_env
+from components import policies
 from components.alarm_set import ABOVE, AT_LEAST
-from components.notifying_function import LOG_RETENTION_DAYS
+from components.args import ArgError, between, one_of
+from components.notifying_function import LOG_RETENTION_DAYS, check_platform
 
 HANDLER = "api.app.lambda_handler"
 STAGE = "$default"
 ROUTES = (("POST", "/uploads"), ("GET", "/images/{key}"), ("DELETE", "/images/{key}"))
 AUTHORIZATION = {"iam": "AWS_IAM", "jwt": "JWT"}
+MAX_TIMEOUT_SECONDS = 29  # API Gateway gives up on an integration after 30 s
 # An allowed origin is a scheme and host (and port): no path, no wildcard.
 _ORIGIN = re.compile(r"(https://[a-z0-9.-]+|http://(localhost|127\.0\.0\.1))(:\d{1,5})?")
 # Variables the args set from typed fields: an error about the variable names the field instead.
@@ -80,43 +82,39 @@ class UploadApiArgs:
 
     def _check_function(self) -> None:
         if not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.function_name):
-            raise ValueError(f"function_name must be 1-64 letters, digits, - or _, got {self.function_name!r}")
-        if self.runtime not in packaging.RUNTIMES or self.architecture not in packaging.ARCHITECTURES:
-            raise ValueError(f"runtime/architecture not supported: {self.runtime!r}/{self.architecture!r}")
-        if not 128 <= self.memory_mb <= 10240:
-            raise ValueError(f"memory_mb must be between 128 and 10240, got {self.memory_mb}")
-        if not 1 <= self.timeout_seconds <= 29:
-            raise ValueError(
-                f"timeout_seconds must be between 1 and 29 (API Gateway waits 30 s), got {self.timeout_seconds}"
+            raise ArgError("function_name", f"must be 1-64 letters, digits, - or _, got {self.function_name!r}")
+        check_platform(self.runtime, self.architecture)
+        between("memory_mb", self.memory_mb, 128, 10240)
+        if not 1 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+            raise ArgError(
+                "timeout_seconds",
+                f"must be between 1 and {MAX_TIMEOUT_SECONDS} (API Gateway waits 30 s), got {self.timeout_seconds}",
             )
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log_retention_days must be one of {LOG_RETENTION_DAYS}, got {self.log_retention_days}")
+        one_of("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
 
     def _check_access(self) -> None:
         for origin in self.cors_origins:
             if not _ORIGIN.fullmatch(origin):
-                raise ValueError(f"cors_origins: {origin!r} is not an origin like https://app.example.com (no *)")
+                raise ArgError("cors_origins", f"{origin!r} is not an origin like https://app.example.com (no *)")
         if self.auth == "jwt" and not self.jwt_audience:
-            raise ValueError("jwt_audience needs at least one audience (client id) when auth is jwt")
+            raise ArgError("jwt_audience", "needs at least one audience (client id) when auth is jwt")
         if self.rate_limit <= 0:
-            raise ValueError(f"rate_limit must be positive (requests per second), got {self.rate_limit}")
+            raise ArgError("rate_limit", f"must be positive (requests per second), got {self.rate_limit}")
         if self.burst_limit < 1:
-            raise ValueError(f"burst_limit must be at least 1, got {self.burst_limit}")
+            raise ArgError("burst_limit", f"must be at least 1, got {self.burst_limit}")
         if self.latency_threshold_ms < 1:
-            raise ValueError(f"latency_threshold_ms must be positive, got {self.latency_threshold_ms}")
+            raise ArgError("latency_threshold_ms", f"must be positive, got {self.latency_threshold_ms}")
         if self.transfer_acceleration and isinstance(self.source_bucket_name, str) and "." in self.source_bucket_name:
-            raise ValueError("transfer_acceleration needs a source bucket name without dots")
+            raise ArgError("transfer_acceleration", "needs a source bucket name without dots")
 
     def _check_environment(self) -> None:
         placeholders = {"SOURCE_BUCKET": "-", "DESTINATION_BUCKET": "+", "HISTORY_TABLE": "-"}
         try:
             # The function's own validator, so preview refuses exactly what a cold start would.
             settings_from_env({**placeholders, **self.handler_environment()})
-        except ValueError as error:
-            variable = str(error).split()[0]
-            raise ValueError(
-                f"{ENVIRONMENT_FIELDS[variable]}: {error}" if variable in ENVIRONMENT_FIELDS else str(error)
-            ) from None
+        except SettingError as error:
+            # A variable set from a typed arg is reported as that arg; the others (e.g. MAX_INPUT_BYTES) as themselves.
+            raise ArgError(ENVIRONMENT_FIELDS.get(error.variable, error.variable), error.message) from None
 
     def handler_environment(self) -> dict[str, str]:
         """The function's variables known before deployment (bucket and table names come later)."""

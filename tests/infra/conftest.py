@@ -25,7 +25,10 @@ STUB_ARCHIVE = pulumi.AssetArchive({"handler/app.py": pulumi.StringAsset("def la
 ARN_FORMATS = {
     "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
-    "aws:cloudfront/distribution:Distribution": "arn:aws:cloudfront::{account}:distribution/{name}",
+    "aws:cloudfront/distribution:Distribution": "arn:aws:cloudfront::{account}:distribution/{id}",
+    "aws:sfn/stateMachine:StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    "aws:dynamodb/table:Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "aws:apigatewayv2/api:Api": "arn:aws:apigateway:{region}::/apis/{id}",
 }
 
 
@@ -48,8 +51,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "iam": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
             "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
         }.get(service, f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{name}")
+        resource_id = f"{args.name}-id"
         if args.typ in ARN_FORMATS:
-            arn = ARN_FORMATS[args.typ].format(region=REGION, account=ACCOUNT_ID, name=name)
+            arn = ARN_FORMATS[args.typ].format(region=REGION, account=ACCOUNT_ID, name=name, id=resource_id)
         state.setdefault("arn", arn)
         if args.typ == "aws:s3/bucket:Bucket":
             state.setdefault("bucketRegionalDomainName", f"{name}.s3.{REGION}.amazonaws.com")
@@ -57,7 +61,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.setdefault("domainName", "d111111abcdef8.cloudfront.net")
         if service == "sqs":
             state.setdefault("url", f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}")
-        return f"{args.name}-id", state
+        if args.typ == "aws:apigatewayv2/api:Api":
+            state.setdefault("apiEndpoint", f"https://{resource_id}.execute-api.{REGION}.amazonaws.com")
+            state.setdefault("executionArn", f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{resource_id}")
+        if args.typ == "aws:lambda/function:Function":
+            state.setdefault(
+                "invokeArn", f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations"
+            )
+        return resource_id, state
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":

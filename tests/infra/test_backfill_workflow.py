@@ -8,8 +8,8 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import mocks
 
+from components.args import ArgError
 from components.backfill_workflow import (
     RESULTS_PREFIX,
     TRANSIENT_LAMBDA_ERRORS,
@@ -17,9 +17,10 @@ from components.backfill_workflow import (
     BackfillWorkflowArgs,
     alarm_specs,
 )
-from tests.infra.conftest import ACCOUNT_ID, REGION, Deployment, RecordingMocks, Runner
+from components.stack_config import StackConfigError
+from tests.infra.conftest import ACCOUNT_ID, REGION, Deployment, Runner
 
-EMAIL = "ops@example.com"
+EMAIL = "ops@photos.test"
 SOURCE = f"image-processor-source-dev-{ACCOUNT_ID}"
 RESULTS = f"image-processor-backfill-results-dev-{ACCOUNT_ID}"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:image-processor-dev"
@@ -35,20 +36,6 @@ WORKFLOW = BackfillWorkflowArgs(
     source_bucket_arn="arn:aws:s3:::team-uploads",
     results_bucket_name="team-backfill-results",
 )
-
-
-@pytest.fixture(autouse=True)
-def states_arns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The shared mocks answer `arn:aws:sfn:...`; Step Functions' ARNs read `arn:aws:states:...:stateMachine:`."""
-    answer = RecordingMocks.new_resource
-
-    def new_resource(self: RecordingMocks, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        resource_id, state = answer(self, args)
-        if args.typ == STATE_MACHINE_TYPE:
-            state["arn"] = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{state['name']}"
-        return resource_id, state
-
-    monkeypatch.setattr(RecordingMocks, "new_resource", new_resource)
 
 
 @pytest.fixture
@@ -270,8 +257,12 @@ class SpecFields:
     ],
 )
 def test_bad_config_is_an_error_naming_the_key(run_pulumi: Runner, key, value):
-    with pytest.raises(Exception, match=f"image-processor:{key}"):
+    # GIVEN the workflow switched on with one bad value WHEN the program runs
+    with pytest.raises(StackConfigError) as error:
         run_pulumi(notificationEmail=EMAIL, backfillWorkflow="true", **{key: value})
+    # THEN the error is the config error of that key, its message starting with the key
+    assert error.value.key == key
+    assert str(error.value).startswith(f"image-processor:{key} ")
 
 
 @pytest.mark.parametrize(
@@ -289,5 +280,9 @@ def test_bad_config_is_an_error_naming_the_key(run_pulumi: Runner, key, value):
     ],
 )
 def test_bad_args_are_refused_naming_the_field(field, value):
-    with pytest.raises(ValueError, match=field):
+    # GIVEN valid args WHEN one is changed to a bad value
+    with pytest.raises(ArgError) as error:
         dataclasses.replace(WORKFLOW, **{field: value})
+    # THEN the one config-error type carries the field, its text starting with it
+    assert error.value.field == field
+    assert str(error.value).startswith(f"{field} ")

@@ -157,6 +157,14 @@ def test_a_wheel_that_does_not_match_its_pinned_hash_is_refused(tmp_path: Path, 
     assert not list(tmp_path.rglob("*.whl")) and not list(tmp_path.rglob("*.zip"))
 
 
+def test_the_archive_sources_are_the_image_function_and_the_upload_api():
+    # GIVEN this repository WHEN the archive's own sources are collected
+    names = {name for name, _ in packaging._source_files()}
+    # THEN both functions' entry points are there (the API runs from the same archive), and nothing else
+    assert {"handler/app.py", "api/app.py"} <= names
+    assert {name.split("/", 1)[0] for name in names} == {"handler", "api"}
+
+
 # -------------------------------------------------------------------------------------- real archives
 
 
@@ -168,7 +176,7 @@ def test_archive_holds_the_handler_and_every_wheel_for_the_platform(runtime, arc
     path = packaging.build_archive(runtime, architecture)
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-        assert {name for name, _ in packaging._handler_files()} <= set(names)
+        assert {name for name, _ in packaging._source_files()} <= set(names)
         assert not any(name.startswith(("boto3/", "botocore/")) for name in names)
         python_tag = "cp" + runtime.removeprefix("python").replace(".", "")
         for wheel in packaging.wheels(runtime, architecture):
@@ -216,8 +224,8 @@ def test_archive_entries_have_fixed_times_and_permissions():
 @pytest.mark.network
 def test_a_changed_handler_gives_a_new_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     original = packaging.build_archive("python3.13", "x86_64", cache_dir=tmp_path)
-    files = packaging._handler_files()
-    monkeypatch.setattr(packaging, "_handler_files", lambda: [*files, ("handler/extra.py", b"X = 1\n")])
+    files = packaging._source_files()
+    monkeypatch.setattr(packaging, "_source_files", lambda: [*files, ("handler/extra.py", b"X = 1\n")])
     changed = packaging.build_archive("python3.13", "x86_64", cache_dir=tmp_path)
     assert changed != original
     with zipfile.ZipFile(changed) as archive:

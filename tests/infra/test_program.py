@@ -21,7 +21,7 @@ LOGS_ARN = f"arn:aws:s3:::{LOGS}"
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:processor-notifications-generated"
 FAILED_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:processor-failed-events-generated"
 NO_TLS = {"Bool": {"aws:SecureTransport": "false"}}
-DISTRIBUTION_ARN = "arn:aws:cloudfront::123456789012:distribution/images-processed-cdn-generated"
+DISTRIBUTION_ARN = "arn:aws:cloudfront::123456789012:distribution/images-processed-cdn-id"
 COMPONENT_TYPES = {
     "image-processor:storage:ProcessedBucketPair",
     "image-processor:compute:NotifyingFunction",
@@ -626,7 +626,7 @@ def test_processing_history_table_is_written_with_put_item_only(run_pulumi: Runn
         "Sid": "RecordHistory",
         "Effect": "Allow",
         "Action": "dynamodb:PutItem",
-        "Resource": "arn:aws:dynamodb:us-east-1:123456789012:processor-history-generated",
+        "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/processor-history-generated",
     }
     variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
     assert variables["HISTORY_TABLE"] == "processor-history-generated"
