@@ -130,7 +130,7 @@ def running(out: Path, renditions: str, gallery_port: int | None) -> Iterator[Ru
     logging.getLogger("image-processor.metrics").handlers = [logging.FileHandler(out / "metrics.log", "w")]
     server, endpoint = start_emulator()
     pipeline = provision(endpoint)
-    os.environ.update(pipeline.handler_environment(), RENDITIONS=renditions)
+    os.environ.update(pipeline.handler_environment(), **pipeline.api_environment(), RENDITIONS=renditions)
     feed = live.Feed()
     on_result: Callable[[dict[str, Any]], None] = print_result
     if gallery_port is not None:
@@ -139,7 +139,7 @@ def running(out: Path, renditions: str, gallery_port: int | None) -> Iterator[Ru
     try:
         if gallery_port is not None:
             try:
-                run.gallery_server = live.serve(pipeline, out, feed, gallery_port)
+                run.gallery_server = live.serve(out, feed, gallery_port)
             except OSError as error:
                 raise UserError(
                     f"cannot serve the gallery on port {gallery_port} ({error.strerror}): "

@@ -23,6 +23,7 @@ REGION = "us-east-1"
 STACK = "local"
 FUNCTION_NAME = "image-processor-local"
 MAX_RECEIVES = 3  # like Lambda's async invocation: the first attempt and 2 retries
+HISTORY_TABLE = "image-processor-local-history"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class LocalPipeline:
     events_queue_url: str
     dead_letter_queue_url: str
     notifications_queue_url: str
+    history_table: str = HISTORY_TABLE
 
     def s3(self) -> S3Client:
         """An S3 client talking to the emulator."""
@@ -53,7 +55,14 @@ class LocalPipeline:
             "SNS_TOPIC_ARN": self.topic_arn,
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": REGION,
+            "HISTORY_TABLE": self.history_table,
         }
+
+    def api_environment(self) -> dict[str, str]:
+        """The upload API function's environment, as the UploadApi component sets it with `apiAuth: iam`."""
+        handler = self.handler_environment()
+        shared = ("SOURCE_BUCKET", "DESTINATION_BUCKET", "HISTORY_TABLE", "AWS_ENDPOINT_URL", "AWS_REGION")
+        return {"API_AUTH": "iam", **{name: handler[name] for name in shared}}
 
     def stack_outputs(self) -> dict[str, str]:
         """The outputs `pulumi stack output --json` would give for this pipeline (tools read them)."""
@@ -114,7 +123,7 @@ def start_emulator() -> tuple[ThreadedMotoServer, str]:
 
 
 def provision(endpoint: str) -> LocalPipeline:
-    """Buckets, topic and S3 -> queue event wiring with a dead-letter queue, named as in AWS."""
+    """Buckets, topic, history table and S3 -> queue event wiring with a dead-letter queue, named as in AWS."""
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
     sns = boto3.client("sns", endpoint_url=endpoint, region_name=REGION)
@@ -141,6 +150,13 @@ def provision(endpoint: str) -> LocalPipeline:
         },
     )
     topic_arn = sns.create_topic(Name="image-processor-notifications")["TopicArn"]
+    # Processing history, as `processingHistory: true` makes it: the upload API reads an upload's status here.
+    boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION).create_table(
+        TableName=HISTORY_TABLE,
+        AttributeDefinitions=[{"AttributeName": "source_key", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "source_key", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     # Stands in for the e-mail subscription: the demo reads what a subscriber would receive.
     notifications_url, notifications_arn = queue("image-processor-notifications")
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=notifications_arn)

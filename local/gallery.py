@@ -132,7 +132,8 @@ figcaption { font-size: .8rem; } pre { white-space: pre-wrap; background: #f6f6f
 .skipped, .deleted { color: #666; }
 </style></head><body>
 <h1>image-processor: local run</h1>
-<div id="drop" hidden>Drop images here: they go straight to the emulator's source bucket (presigned POST).
+<div id="drop" hidden>Drop images here: the upload API (POST /uploads) hands out a form, and the file goes
+straight to the emulator's source bucket with it, under a key the API chooses.
 <div id="uploads"></div></div>
 <p id="empty">No uploads yet.</p>
 <main id="entries"></main>
@@ -159,13 +160,17 @@ function figure(picture, cls) {
   return fig;
 }
 
+const filenames = {};  // object key -> the name of the file dropped for it (the API chooses keys)
+
 function show(entry, newest) {
   const old = [...list.children].find((node) => node.dataset.key === entry.key);
+  const filename = filenames[entry.key];
   const card = el("article", {}, el("h2", {},
-    el("code", {textContent: entry.key}), " ",
+    filename ? filename + " " : "", el("code", {textContent: entry.key}), " ",
     el("span", {className: entry.status.replace(" ", "-"), textContent: entry.status}),
     entry.detail ? " \u2014 " + entry.detail : ""));
   card.dataset.key = entry.key;
+  if (filename) card.dataset.filename = filename;
   card.dataset.status = entry.status;
   const row = el("div", {className: "row"}, figure(entry.original, "original"));
   for (const rendition of entry.renditions) row.append(figure(rendition, "rendition"));
@@ -188,11 +193,12 @@ async function upload(file) {
       body: JSON.stringify({filename: file.name, contentType: file.type || "application/octet-stream",
                             size: file.size})});
     const answer = await ask.json();
-    if (!ask.ok) throw new Error(answer.error);
+    if (!ask.ok) throw new Error(answer.message || answer.error);
+    filenames[answer.upload.fields.key] = file.name;
     const form = new FormData();
-    for (const [name, value] of Object.entries(answer.fields)) form.append(name, value);
-    form.append("file", file);
-    const sent = await fetch(answer.url, {method: "POST", body: form});
+    for (const [name, value] of Object.entries(answer.upload.fields)) form.append(name, value);
+    form.append("file", file);  // the file must be the last field
+    const sent = await fetch(answer.upload.url, {method: "POST", body: form});
     if (!sent.ok) throw new Error("the bucket answered " + sent.status);
     line.textContent = "uploaded " + answer.key + ": waiting for the pipeline\u2026";
   } catch (error) {

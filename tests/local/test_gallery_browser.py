@@ -74,19 +74,22 @@ def test_dropped_files_go_through_the_pipeline_and_appear_live(browser: Browser,
         png = encode(photo(1200, 900), "PNG")
         tiff = encode(photo(640, 480), "TIFF")
         drop(page, ("holiday photo.png", "image/png", png), ("scan.tiff", "image/tiff", tiff))
-        # THEN each appears, without a reload, with its rendition at its true size and its e-mail
-        card = 'article[data-key="uploads/holiday photo.png"][data-status="success"]'
+        # THEN each appears under the file's name, without a reload, with its rendition at its true size and its e-mail
+        card = 'article[data-filename="holiday photo.png"][data-status="success"]'
         page.wait_for_selector(card, timeout=RESULT_TIMEOUT_MS)
         page.wait_for_function(
             f"""() => [...document.querySelectorAll('{card} img')].every((img) => img.complete && img.naturalWidth)"""
         )
         assert natural_size(page, f"{card} figure.rendition img") == [800, 600]
         assert page.eval_on_selector(f"{card} figure.rendition img", "img => [img.width, img.height]") == [800, 600]
+        # (under the key the upload API chose: the caller's prefix and a random name with the type's extension)
+        key = page.get_attribute(card, "data-key") or ""
+        assert re.fullmatch(r"uploads/[0-9a-f]{32}/[0-9a-f]{32}\.png", key)
         summary = page.text_content(f"{card} summary") or ""
-        assert re.fullmatch(r"E-mail: Image processed: uploads/holiday photo\.png \[[0-9a-f]{6}\]", summary)
-        assert "Your image uploads/holiday photo.png was processed." in (page.text_content(f"{card} pre") or "")
+        assert re.fullmatch(r"E-mail: Image processed: uploads/[0-9a-f/.]+\.png \[[0-9a-f]{6}\]", summary)
+        assert f"Your image {key} was processed." in (page.text_content(f"{card} pre") or "")
         # AND the TIFF original, which no browser shows, is shown through its PNG preview
-        tiff_card = 'article[data-key="uploads/scan.tiff"][data-status="success"]'
+        tiff_card = 'article[data-filename="scan.tiff"][data-status="success"]'
         page.wait_for_selector(tiff_card, timeout=RESULT_TIMEOUT_MS)
         page.wait_for_function(f"() => document.querySelector('{tiff_card} figure.original img').complete")
         assert natural_size(page, f"{tiff_card} figure.original img") == [640, 480]
@@ -95,18 +98,21 @@ def test_dropped_files_go_through_the_pipeline_and_appear_live(browser: Browser,
         embedded = re.search(r'id="data">(.*?)</script>', snapshot, re.S)
         assert embedded is not None
         data = json.loads(embedded.group(1))
-        assert {entry["key"] for entry in data["entries"]} == {"uploads/holiday photo.png", "uploads/scan.tiff"}
+        tiff_key = page.get_attribute(tiff_card, "data-key")
+        assert {entry["key"] for entry in data["entries"]} == {key, tiff_key}
         page.close()
 
 
-def test_the_upload_endpoint_refuses_what_the_bucket_would_refuse(browser: Browser, tmp_path: Path):
+def test_a_file_the_upload_api_refuses_is_reported_on_the_page(browser: Browser, tmp_path: Path):
+    # GIVEN the live gallery
     with demo.running(tmp_path, "", 0) as run:
         page = browser.new_page()
         page.goto(run.gallery_url)
-        empty = page.evaluate(
-            """async () => { const r = await fetch("uploads", {method: "POST",
-                body: JSON.stringify({filename: "a.jpg", contentType: "image/jpeg", size: 0})});
-              return [r.status, (await r.json()).error]; }"""
-        )
-        assert empty == [400, "a.jpg is 0 bytes; uploads must be 1 byte to 50 MiB"]
+        # WHEN a file of a type the API does not accept is dropped
+        drop(page, ("notes.txt", "text/plain", b"hello"))
+        # THEN the page shows the API's reason, and nothing reached the bucket
+        page.wait_for_selector("#uploads div:has-text('failed')")
+        line = page.text_content("#uploads div") or ""
+        assert line.startswith("upload of notes.txt failed: contentType must be one of image/jpeg, image/png")
+        assert "Contents" not in run.pipeline.s3().list_objects_v2(Bucket=run.pipeline.source_bucket)
         page.close()
