@@ -61,8 +61,22 @@ MANAGED_POLICY_ATTACHMENTS = (
 )
 # The only actions AWS lets no policy scope to a resource: they may (must) use `"Resource": "*"`.
 # Service Authorization Reference: X-Ray trace upload and CloudWatch PutMetricData have no resource types.
-RESOURCE_WILDCARD_REQUIRED = frozenset(
-    {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}
+# CloudWatch Logs' log-delivery actions manage deliveries, not a log group: AWS's documented policy for a
+# state machine's logging (Step Functions, "IAM policies for logging to CloudWatch Logs") puts them on "*".
+LOG_DELIVERY_ACTIONS = frozenset(
+    {
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:DescribeLogGroups",
+        "logs:DescribeResourcePolicies",
+        "logs:GetLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:UpdateLogDelivery",
+    }
+)
+RESOURCE_WILDCARD_REQUIRED = (
+    frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}) | LOG_DELIVERY_ACTIONS
 )
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 BUCKET_SSE_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})

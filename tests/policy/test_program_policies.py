@@ -21,6 +21,7 @@ VARIANTS = {
     "history and watermark": {"processingHistory": "true", "renditions": WATERMARKED},
     "sqs trigger, reserved concurrency": {"trigger": "sqs", "reservedConcurrency": "10"},
     "eventbridge trigger": {"trigger": "eventbridge"},
+    "upload api and backfill workflow": {"api": "true", "backfillWorkflow": "true", "corsOrigins": "https://a.test"},
 }
 
 
@@ -30,6 +31,16 @@ def test_the_program_passes_the_pack_in_every_variant(program_resources: StackRu
     resources = program_resources(notificationEmail=EMAIL, **config)
     types = {r.resource_type for r in resources}
     assert {rules.BUCKET, rules.TOPIC, rules.QUEUE, rules.LOG_GROUP, "aws:iam/rolePolicy:RolePolicy"} <= types
+    assert evaluate(resources) == []
+
+
+def test_the_api_and_workflow_roles_are_inline_and_pass_the_pack(program_resources: StackRunner):
+    # GIVEN the program with the upload API and the backfill workflow
+    resources = program_resources(notificationEmail=EMAIL, api="true", backfillWorkflow="true")
+    # WHEN the pack runs on every role policy THEN their inline documents are among them and nothing is reported
+    role_policies = {r.name for r in resources if r.resource_type == "aws:iam/rolePolicy:RolePolicy"}
+    assert {"api-permissions", "backfill-permissions", "backfill-log-delivery"} <= role_policies
+    assert not [r for r in resources if r.resource_type in rules.MANAGED_POLICY_ATTACHMENTS]
     assert evaluate(resources) == []
 
 

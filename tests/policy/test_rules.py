@@ -69,6 +69,17 @@ def test_actions_aws_cannot_scope_and_denies_may_use_wildcards():
     assert role_policy(grants) == []
 
 
+def test_the_state_machine_log_delivery_statement_is_the_only_logs_wildcard():
+    # GIVEN the workflow's log-delivery document (AWS requires "*"), and the same "*" for writing log events
+    delivery = policies.state_machine_log_delivery_policy()
+    writing = document(allow(["logs:CreateLogDelivery", "logs:PutLogEvents"], "*"))
+    # WHEN checked THEN the delivery document passes; a log action that AWS can scope is still reported
+    assert role_policy(delivery) == []
+    assert role_policy(writing) == [
+        Violation("iam-no-wildcards", "permissions", "statement Grant: Resource '*' for logs:PutLogEvents")
+    ]
+
+
 def test_aws_managed_policies_are_refused():
     # GIVEN an attachment of an AWS-managed policy WHEN checked THEN it is reported; the account's own policy is not
     attach = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
