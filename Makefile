@@ -16,7 +16,7 @@ help:  ## List the targets (this text)
 demo: .venv/.synced  ## Run the whole pipeline locally on an embedded AWS emulator (moto)
 	$(RUN) python -m local.demo $(ARGS)
 
-serve: .venv/.synced  ## The local pipeline with a live gallery at http://127.0.0.1:8080/ (drop images on it)
+serve: .venv/.synced  ## The local pipeline with a live gallery and the upload API at http://127.0.0.1:8080/ (drop images on it)
 	$(RUN) python -m local.demo --serve $(ARGS)
 
 load: .venv/.synced  ## Load and fault test of the local pipeline

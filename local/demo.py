@@ -305,6 +305,10 @@ def serve(run: Running, uploads: list[tuple[str, bytes]], out: Path) -> int:
     """Keep the emulator, the pump and the live gallery running until Ctrl-C."""
     pipeline = run.pipeline
     print(f"Live gallery: {run.gallery_url}  (drop images on the page to upload them)")
+    print(
+        f"Upload API (docs/api.md), as a local IAM user: POST {run.gallery_url}uploads, "
+        f"GET and DELETE {run.gallery_url}images/<key>"
+    )
     print(f"Emulator at {pipeline.endpoint} (fake credentials: any key id and secret). From a terminal:")
     print(
         f"  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url {pipeline.endpoint} "
