@@ -167,24 +167,49 @@ def reconcile(source: events.SourceObject, config: Settings, base: Outcome, dead
 
     The event decides only whether there is anything to do. After writing, the key is read again: if
     its object changed meanwhile, the round is repeated for the new one, so a stale write is never the
-    last word (docs/events.md). A key that keeps changing is handed back to be retried.
+    last word (docs/events.md). A key that keeps changing is handed back to be retried. With a CDN, the
+    key's rendition paths are invalidated once at the end, a failure midway included.
     """
     wrote = False
-    for _ in range(MAX_ROUNDS):
-        current = storage.head(source.bucket, source.key)
-        reason = None if wrote else nothing_to_do(source, current)
-        if reason:
-            return dataclasses.replace(base, reason=reason)
-        outcome = (
-            _delete_all(source, config, base) if current is None else _render(source, current, config, base, deadline)
-        )
-        if outcome is None:
-            continue  # replaced or deleted between HEAD and GET: nothing written, look again
-        wrote = True
-        after = storage.head(source.bucket, source.key)
-        if _identity(after) == _identity(current):
-            return outcome
-    raise StillChanging(f"{source.key} changed {MAX_ROUNDS} times while it was being rendered")
+    acted = False
+    acted_on: storage.Head | None = None  # the object the first writing round saw
+    try:
+        for _ in range(MAX_ROUNDS):
+            current = storage.head(source.bucket, source.key)
+            reason = None if wrote else nothing_to_do(source, current)
+            if reason:
+                return dataclasses.replace(base, reason=reason)
+            if not acted:
+                acted, acted_on = True, current
+            outcome = (
+                _delete_all(source, config, base)
+                if current is None
+                else _render(source, current, config, base, deadline)
+            )
+            if outcome is None:
+                continue  # replaced or deleted between HEAD and GET: nothing written, look again
+            wrote = True
+            after = storage.head(source.bucket, source.key)
+            if _identity(after) == _identity(current):
+                return outcome
+        raise StillChanging(f"{source.key} changed {MAX_ROUNDS} times while it was being rendered")
+    finally:
+        if acted:
+            _invalidate_cached(source, acted_on, config, base.request_id)
+
+
+def _invalidate_cached(
+    source: events.SourceObject, acted_on: storage.Head | None, config: Settings, request_id: str
+) -> None:
+    """With a CDN, invalidate every rendition path of the key in one request, if a cached copy may be stale.
+
+    Nothing is asked of the destination (the role may not read it). A removal, or a key with nothing
+    under it, deleted renditions; a write replaced some only if the key held an earlier object.
+    """
+    if not config.cdn_distribution_id:
+        return
+    if source.removed or acted_on is None or storage.held_earlier_object(source.bucket, source.key, acted_on):
+        cdn.invalidate(config.cdn_distribution_id, _possible_keys(source.key, config), request_id)
 
 
 def nothing_to_do(source: events.SourceObject, current: storage.Head | None) -> str | None:
@@ -208,7 +233,7 @@ def _identity(head: storage.Head | None) -> tuple[str, str | None] | None:
 
 def _delete_all(source: events.SourceObject, config: Settings, base: Outcome) -> Outcome:
     keys = _possible_keys(source.key, config)
-    _apply(config, base.request_id, puts=[], deletes=keys)
+    _apply(config, puts=[], deletes=keys)
     return dataclasses.replace(base, status=DELETED, deleted_keys=tuple(keys))
 
 
@@ -243,7 +268,7 @@ def _render(
 
 def _refused(source: events.SourceObject, config: Settings, outcome: Outcome) -> Outcome:
     """The object makes no renditions: any of an earlier version go too."""
-    _apply(config, outcome.request_id, puts=[], deletes=_possible_keys(source.key, config))
+    _apply(config, puts=[], deletes=_possible_keys(source.key, config))
     return outcome
 
 
@@ -264,7 +289,7 @@ def _store(
             puts.append((key, result, {**metadata, **_rendition_metadata(result)}))
             possible.remove(key)
         deletes.extend(possible)  # the other formats `auto` could have chosen, or a failed rendition
-    _apply(config, base.request_id, puts=puts, deletes=deletes)
+    _apply(config, puts=puts, deletes=deletes)
     made = tuple(
         RenditionMade(rendition.spec.name or "default", key, rendition.size, len(rendition.data), rendition.format)
         for key, rendition, _ in puts
@@ -294,16 +319,8 @@ def _rendition_metadata(rendition: imaging.Rendition) -> dict[str, str]:
     }
 
 
-def _apply(
-    config: Settings,
-    request_id: str,
-    *,
-    puts: list[tuple[str, imaging.Rendition, dict[str, str]]],
-    deletes: list[str],
-) -> None:
-    """Write and delete renditions; with a CDN, invalidate those that existed (replaced or deleted)."""
-    keys = [key for key, _, _ in puts] + deletes
-    replaced = storage.existing(config.destination_bucket, keys) if config.cdn_distribution_id else []
+def _apply(config: Settings, *, puts: list[tuple[str, imaging.Rendition, dict[str, str]]], deletes: list[str]) -> None:
+    """Write and delete renditions (a CDN's copies are invalidated once per record, by `reconcile`)."""
     for key, rendition, metadata in puts:
         storage.put(
             config.destination_bucket,
@@ -315,7 +332,6 @@ def _apply(
         )
     if deletes:
         storage.delete(config.destination_bucket, deletes)
-    cdn.invalidate(config.cdn_distribution_id, replaced, request_id)
 
 
 def _watermarks(config: Settings) -> dict[str, bytes]:

@@ -93,22 +93,25 @@ def read(bucket: str, key: str) -> bytes:
     return data
 
 
-def existing(bucket: str, keys: Sequence[str]) -> list[str]:
-    """The keys among `keys` that may hold an object (renditions about to be replaced or deleted).
+def held_earlier_object(bucket: str, key: str, seen: Head) -> bool:
+    """Whether the key may have held an object before `seen` (so a CDN may cache renditions of it).
 
-    Without s3:ListBucket S3 answers 403 for a missing key: such a key counts as existing, since an
-    extra invalidation is harmless and a missed one shows a stale picture.
+    A versioned bucket answers with one small listing of the SOURCE (never the destination, which the
+    role may not read): another version or a delete marker of the key. An unversioned bucket keeps no
+    trace, and a role without s3:ListBucketVersions gets 403: both count as yes, since an extra
+    invalidation costs little and a missed one serves a stale picture.
     """
-    return [key for key in keys if _may_exist(bucket, key)]
-
-
-def _may_exist(bucket: str, key: str) -> bool:
+    if seen.version_id is None:
+        return True
     try:
-        return head(bucket, key) is not None
+        # Versions and delete markers come ordered by key, newest first: the key's own come first.
+        listing = aws.s3().list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=2)
     except ClientError as error:
         if error_code(error) in ("403", "AccessDenied"):
             return True
         raise
+    entries = [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]
+    return sum(entry.get("Key") == key for entry in entries) > 1
 
 
 def delete(bucket: str, keys: Sequence[str]) -> None:
