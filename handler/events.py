@@ -8,14 +8,17 @@ EventBridge "Object Created"/"Object Deleted" events. Anything else, or anything
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
 
 # How deep envelopes may nest (SQS -> SNS -> S3 is three).
 MAX_DEPTH = 4
 EVENTBRIDGE_TYPES = ("Object Created", "Object Deleted")
+# How the keys of an event's own S3 records are written: URL-encoded as S3 sends them, or as they are.
+KEY_ENCODINGS = ("url", "none")
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,23 @@ class Batch:
 
 
 def parse(event: Any) -> Batch:
-    """Every message of an invocation; never raises, whatever the event holds."""
-    notify = not (isinstance(event, Mapping) and event.get("notify") is False)
-    records = event.get("Records") if isinstance(event, Mapping) else None
+    """Every message of an invocation; never raises, whatever the event holds.
+
+    Top-level fields next to `Records`: `"notify": false` (no SNS notification), and `"keyEncoding"`:
+    `"url"` (the default, as S3 sends keys) or `"none"` (keys as they are, e.g. from a Step Functions
+    listing). They apply to the event's own records, never to notifications nested in SQS/SNS messages.
+    """
+    top = event if isinstance(event, Mapping) else {}
+    notify = top.get("notify") is not False
+    records = top.get("Records")
     if isinstance(records, list) and records and all(_source(record) == "aws:sqs" for record in records):
         messages = tuple(Message(_message_id(record), tuple(_record(record, 1))) for record in records)
         return Batch(messages, from_sqs=True, notify=notify)
-    return Batch((Message(None, tuple(_payload(event, 0))),), notify=notify)
+    encoding = top.get("keyEncoding", "url")
+    if encoding not in KEY_ENCODINGS:
+        refused = Unusable("malformed_event", f"keyEncoding is {encoding!r}, not one of {', '.join(KEY_ENCODINGS)}")
+        return Batch((Message(None, (refused,)),), notify=notify)
+    return Batch((Message(None, tuple(_payload(event, 0, raw_keys=encoding == "none"))),), notify=notify)
 
 
 def s3_objects(event: Any) -> Iterator[SourceObject]:
@@ -86,8 +99,8 @@ def _message_id(record: Mapping[str, Any]) -> str | None:
     return message_id if isinstance(message_id, str) else None
 
 
-def _payload(payload: Any, depth: int) -> list[Item]:
-    """The items of one event or envelope body."""
+def _payload(payload: Any, depth: int, *, raw_keys: bool = False) -> list[Item]:
+    """The items of one event or envelope body (`raw_keys`: its S3 records' keys are not URL-encoded)."""
     if depth > MAX_DEPTH:
         return [Unusable("malformed_event", "envelopes nested too deep")]
     if not isinstance(payload, Mapping):
@@ -102,11 +115,11 @@ def _payload(payload: Any, depth: int) -> list[Item]:
         records = payload["Records"]
         if not isinstance(records, list):
             return [Unusable("malformed_event", f"Records is {type(records).__name__}, not a list")]
-        return [item for record in records for item in _record(record, depth + 1)]
+        return [item for record in records for item in _record(record, depth + 1, raw_keys=raw_keys)]
     return [Unusable("unknown_event", f"an event with keys {sorted(map(str, payload))[:10]}")]
 
 
-def _record(record: Any, depth: int) -> list[Item]:
+def _record(record: Any, depth: int, *, raw_keys: bool = False) -> list[Item]:
     source = _source(record)
     if not isinstance(record, Mapping):
         return [Unusable("malformed_record", f"record is {type(record).__name__}, not an object")]
@@ -116,7 +129,7 @@ def _record(record: Any, depth: int) -> list[Item]:
         sns = record.get("Sns")
         return _json(sns.get("Message") if isinstance(sns, Mapping) else None, depth + 1)
     if source == "aws:s3" or "s3" in record:
-        return [_guarded(_s3_record, record)]
+        return [_guarded(partial(_s3_record, decode_key=str) if raw_keys else _s3_record, record)]
     return [Unusable("unknown_event", f"a record from {source or 'an unknown source'}")]
 
 
@@ -148,7 +161,8 @@ def _optional_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _s3_record(record: Mapping[str, Any]) -> Item:
+def _s3_record(record: Mapping[str, Any], decode_key: Callable[[str], str] = unquote_plus) -> Item:
+    """`decode_key`: S3 notifications URL-encode keys (`unquote_plus`); `str` keeps a key as it is."""
     name = str(record.get("eventName", ""))
     if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
         return Unusable("unknown_event", f"S3 event {name or 'without a name'}")
@@ -158,7 +172,7 @@ def _s3_record(record: Mapping[str, Any]) -> Item:
     removed = name.startswith("ObjectRemoved:")
     return SourceObject(
         bucket=_text(s3["bucket"]["name"], "bucket name"),
-        key=unquote_plus(_text(obj["key"], "object key")),  # S3 notifications URL-encode keys
+        key=decode_key(_text(obj["key"], "object key")),
         etag=_optional_text(obj.get("eTag")),
         version_id=version_id,
         removed=removed,
