@@ -15,6 +15,7 @@ from components import policies
 from components.args import ArgError, between, one_of
 from components.naming import validate_bucket_name
 from components.notifying_function import LOG_RETENTION_DAYS
+from components.processed_bucket_pair import ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS, private_bucket, tls_only_policy
 
 RESULTS_PREFIX = "backfill-results/"
 # The Map state's error above tolerance (not caught, so a redrive re-runs only the failed batches).
@@ -28,7 +29,6 @@ TRANSIENT_LAMBDA_ERRORS = (
     "Lambda.AWSLambdaException",
 )
 MAX_DISTRIBUTED_CONCURRENCY = 10_000
-ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -356,56 +356,20 @@ class BackfillWorkflow(pulumi.ComponentResource):
     def _results_bucket(self, name: str) -> aws.s3.Bucket:
         """Results live apart from the images: the image function's role cannot read or write them."""
         args = self._args
-        child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(
-            f"{name}-results", bucket=args.results_bucket_name, force_destroy=args.force_destroy, opts=child
+        expire: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
+            "id": "expire-backfill-results",
+            "status": "Enabled",
+            "filter": {},
+            "expiration": {"days": args.results_retention_days},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS},
+        }
+        bucket, public_access = private_bucket(
+            self,
+            f"{name}-results",
+            args.results_bucket_name,
+            lifecycle_rules=[expire],
+            force_destroy=args.force_destroy,
+            kms_key_arn=args.kms_key_arn,
         )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-results-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-results-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
-        )
-        kms_key_arn = args.kms_key_arn
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-results-encryption",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": (
-                        {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn}
-                        if kms_key_arn
-                        else {"sse_algorithm": "AES256"}
-                    ),
-                    "bucket_key_enabled": bool(kms_key_arn),
-                }
-            ],
-            opts=child,
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-results-tls-only",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(policies.bucket_policy),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-results-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "id": "expire-backfill-results",
-                    "status": "Enabled",
-                    "filter": {},
-                    "expiration": {"days": args.results_retention_days},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS},
-                }
-            ],
-            opts=child,
-        )
+        tls_only_policy(self, f"{name}-results", bucket, public_access, bucket.arn.apply(policies.bucket_policy))
         return bucket

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -166,18 +167,11 @@ class NotifyingFunction(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self.topic = self._topic()
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/lambda/{args.function_name}",
-            retention_in_days=args.log_retention_days,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.log_group = function_log_group(self, name, args)
         self.dead_letter_queue = self._failure_queue()
         self.trigger_queue = self._trigger_queue() if args.trigger == "sqs" else None
         self.history_table = self._history_table() if args.processing_history else None
-        self.role = aws.iam.Role(
-            f"{name}-role", assume_role_policy=policies.lambda_assume_role(), opts=pulumi.ResourceOptions(parent=self)
-        )
+        self.role = function_role(self, name)
         self.function = self._function(self._role_policy())
         self._retry_then_keep_failed_events()
         self._failure_queue_policy(self._trigger())
@@ -284,34 +278,27 @@ class NotifyingFunction(pulumi.ComponentResource):
     def _function(self, role_policy: aws.iam.RolePolicy) -> aws.lambda_.Function:
         args = self._args
         distribution = args.cdn_distribution
-        return aws.lambda_.Function(
-            f"{self._name}-function",
-            name=args.function_name,
-            role=self.role.arn,
-            runtime=args.runtime,
-            architectures=[args.architecture],
+        return lambda_function(
+            self,
+            self._name,
+            args,
             handler=HANDLER,
-            code=args.code,
-            memory_size=args.memory_mb,
-            timeout=args.timeout_seconds,
-            reserved_concurrent_executions=args.reserved_concurrency,
-            logging_config={"log_format": "Text", "log_group": self.log_group.name},
-            environment={
-                "variables": {
-                    **args.handler_environment(),
-                    **({"HISTORY_TABLE": self.history_table.name} if self.history_table else {}),
-                    **(
-                        {"CDN_DISTRIBUTION_ID": distribution.id, "CDN_DOMAIN": distribution.domain_name}
-                        if distribution
-                        else {}
-                    ),
-                    "SOURCE_BUCKET": args.source_bucket_name,
-                    "DESTINATION_BUCKET": args.destination_bucket_name,
-                    "SNS_TOPIC_ARN": self.topic.arn,
-                }
+            role=self.role,
+            role_policy=role_policy,
+            log_group=self.log_group,
+            reserved_concurrency=args.reserved_concurrency,
+            variables={
+                **args.handler_environment(),
+                **({"HISTORY_TABLE": self.history_table.name} if self.history_table else {}),
+                **(
+                    {"CDN_DISTRIBUTION_ID": distribution.id, "CDN_DOMAIN": distribution.domain_name}
+                    if distribution
+                    else {}
+                ),
+                "SOURCE_BUCKET": args.source_bucket_name,
+                "DESTINATION_BUCKET": args.destination_bucket_name,
+                "SNS_TOPIC_ARN": self.topic.arn,
             },
-            # The log group must exist first, or Lambda creates an unmanaged one that never expires.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
         )
 
     def _retry_then_keep_failed_events(self) -> None:
@@ -407,6 +394,73 @@ class NotifyingFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
         return rule
+
+
+class FunctionSettings(Protocol):
+    """The fields every component's function args share (NotifyingFunctionArgs, UploadApiArgs)."""
+
+    @property
+    def function_name(self) -> str: ...
+    @property
+    def code(self) -> pulumi.Archive: ...
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def architecture(self) -> str: ...
+    @property
+    def memory_mb(self) -> int: ...
+    @property
+    def timeout_seconds(self) -> int: ...
+    @property
+    def log_retention_days(self) -> int: ...
+
+
+def function_log_group(parent: pulumi.Resource, name: str, settings: FunctionSettings) -> aws.cloudwatch.LogGroup:
+    """`/aws/lambda/<function>` (`<name>-logs`) with its retention, for `lambda_function` to wait for."""
+    return aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        name=f"/aws/lambda/{settings.function_name}",
+        retention_in_days=settings.log_retention_days,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def function_role(parent: pulumi.Resource, name: str) -> aws.iam.Role:
+    """A role (`<name>-role`) only Lambda may assume; its permissions are one inline policy of the caller's."""
+    return aws.iam.Role(
+        f"{name}-role", assume_role_policy=policies.lambda_assume_role(), opts=pulumi.ResourceOptions(parent=parent)
+    )
+
+
+def lambda_function(
+    parent: pulumi.Resource,
+    name: str,
+    settings: FunctionSettings,
+    *,
+    handler: str,
+    role: aws.iam.Role,
+    role_policy: aws.iam.RolePolicy,
+    log_group: aws.cloudwatch.LogGroup,
+    variables: Mapping[str, pulumi.Input[str]],
+    reserved_concurrency: int | None = None,
+) -> aws.lambda_.Function:
+    """The function (`<name>-function`), logging to `log_group`, created after it and its role's policy."""
+    return aws.lambda_.Function(
+        f"{name}-function",
+        name=settings.function_name,
+        role=role.arn,
+        runtime=settings.runtime,
+        architectures=[settings.architecture],
+        handler=handler,
+        code=settings.code,
+        memory_size=settings.memory_mb,
+        timeout=settings.timeout_seconds,
+        reserved_concurrent_executions=reserved_concurrency,
+        logging_config={"log_format": "Text", "log_group": log_group.name},
+        environment={"variables": dict(variables)},
+        # The log group must exist first, or Lambda creates an unmanaged one that never expires.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[log_group, role_policy]),
+    )
 
 
 def _object_event_pattern(bucket_name: str) -> str:

@@ -55,7 +55,7 @@ def function_policy(
         watermark_keys
         and _allow("ReadWatermarks", "s3:GetObject", [f"{destination_bucket_arn}/{key}" for key in watermark_keys]),
         history_table_arn and _allow("RecordHistory", "dynamodb:PutItem", history_table_arn),
-        kms_key_arn and _use_bucket_key(kms_key_arn, region, [source_bucket_arn, destination_bucket_arn]),
+        kms_key_arn and _use_bucket_key_through_s3(kms_key_arn, region, [source_bucket_arn, destination_bucket_arn]),
         distribution_arn and _allow("InvalidateReplacedRenditions", "cloudfront:CreateInvalidation", distribution_arn),
         trigger_queue_arn and _allow("ConsumeUploadEvents", CONSUME_QUEUE_ACTIONS, trigger_queue_arn),
     ]
@@ -83,14 +83,21 @@ def _service_allow(
     return {**_allow(sid, action, resource), "Principal": {"Service": service}, "Condition": condition}
 
 
-def _use_bucket_key(kms_key_arn: str, region: str, bucket_arns: list[str]) -> dict[str, Any]:
-    # Only S3 may use the key on the function's behalf, and only for these two buckets: with an S3 bucket
-    # key the encryption context is the bucket ARN, without one the object ARN.
+def _use_bucket_key(kms_key_arn: str) -> dict[str, Any]:
+    """Encrypt and decrypt objects of the buckets under `kms_key_arn` (SSE-KMS)."""
     return {
         "Sid": "UseBucketKey",
         "Effect": "Allow",
         "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
         "Resource": kms_key_arn,
+    }
+
+
+def _use_bucket_key_through_s3(kms_key_arn: str, region: str, bucket_arns: list[str]) -> dict[str, Any]:
+    # Only S3 may use the key on the function's behalf, and only for these two buckets: with an S3 bucket
+    # key the encryption context is the bucket ARN, without one the object ARN.
+    return {
+        **_use_bucket_key(kms_key_arn),
         "Condition": {
             "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
             "ArnLike": {
@@ -301,14 +308,7 @@ def backfill_workflow_policy(
             }
         )
     if kms_key_arn:
-        statements.append(
-            {
-                "Sid": "UseBucketKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": kms_key_arn,
-            }
-        )
+        statements.append(_use_bucket_key(kms_key_arn))
     return _document(*statements)
 
 
@@ -345,13 +345,6 @@ def api_function_policy(
         },
     ]
     if kms_key_arn:
-        statements.append(
-            {
-                # Uploads are encrypted and renditions decrypted with the bucket key, as the signer.
-                "Sid": "UseBucketKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": kms_key_arn,
-            }
-        )
+        # Uploads are encrypted and renditions decrypted with the bucket key, as the signer.
+        statements.append(_use_bucket_key(kms_key_arn))
     return _document(*statements)

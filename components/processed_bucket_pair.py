@@ -99,9 +99,10 @@ class ProcessedBucketPair(pulumi.ComponentResource):
             f"{name}-processed", args.destination_bucket_name, [], args.kms_key_arn
         )
         self.distribution = self._cdn(f"{name}-processed", self.destination) if args.cdn else None
-        log_policy = self._policy(f"{name}-logs", self.log_bucket, log_access, self._log_policy())
-        self._policy(f"{name}-source", self.source, source_access, self.source.arn.apply(policies.bucket_policy))
-        self._policy(f"{name}-processed", self.destination, destination_access, self._destination_policy())
+        log_policy = tls_only_policy(self, f"{name}-logs", self.log_bucket, log_access, self._log_policy())
+        source_policy = self.source.arn.apply(policies.bucket_policy)
+        tls_only_policy(self, f"{name}-source", self.source, source_access, source_policy)
+        tls_only_policy(self, f"{name}-processed", self.destination, destination_access, self._destination_policy())
         for role, bucket in (("source", self.source), ("processed", self.destination)):
             self._log_requests(f"{name}-{role}", bucket, ACCESS_LOG_PREFIXES[role], log_policy)
             self._request_metrics(f"{name}-{role}", bucket)
@@ -129,70 +130,14 @@ class ProcessedBucketPair(pulumi.ComponentResource):
         *,
         versioned: bool = False,
     ) -> tuple[aws.s3.Bucket, aws.s3.BucketPublicAccessBlock]:
-        """A private, encrypted bucket whose incomplete uploads are aborted; also returns its public access block."""
-        child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=self._args.force_destroy, opts=child)
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
-        )
-        self._encrypt(name, bucket, kms_key_arn)
-        versioning = self._versioning(name, bucket) if versioned else None
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket.id,
-            rules=[ABORT_INCOMPLETE_UPLOADS, *lifecycle_rules],
-            # Noncurrent-version rules apply to a bucket that is already versioned.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning] if versioning else []),
-        )
-        return bucket, public_access
-
-    def _encrypt(self, name: str, bucket: aws.s3.Bucket, kms_key_arn: str | None) -> None:
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": (
-                        {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn}
-                        if kms_key_arn
-                        else {"sse_algorithm": "AES256"}
-                    ),
-                    "bucket_key_enabled": bool(kms_key_arn),
-                }
-            ],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _versioning(self, name: str, bucket: aws.s3.Bucket) -> aws.s3.BucketVersioning:
-        return aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _policy(
-        self,
-        name: str,
-        bucket: aws.s3.Bucket,
-        public_access: aws.s3.BucketPublicAccessBlock,
-        policy: pulumi.Input[str],
-    ) -> aws.s3.BucketPolicy:
-        return aws.s3.BucketPolicy(
-            f"{name}-tls-only",
-            bucket=bucket.id,
-            policy=policy,
-            # S3 rejects policy writes racing the public access block on a new bucket.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+        return private_bucket(
+            self,
+            name,
+            bucket_name,
+            lifecycle_rules=[ABORT_INCOMPLETE_UPLOADS, *lifecycle_rules],
+            force_destroy=self._args.force_destroy,
+            kms_key_arn=kms_key_arn,
+            versioned=versioned,
         )
 
     def _log_policy(self) -> pulumi.Output[str]:
@@ -259,6 +204,81 @@ class ProcessedBucketPair(pulumi.ComponentResource):
             viewer_certificate={"cloudfront_default_certificate": True},
             opts=child,
         )
+
+
+def private_bucket(
+    parent: pulumi.Resource,
+    name: str,
+    bucket_name: str,
+    *,
+    lifecycle_rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict],
+    force_destroy: bool = False,
+    kms_key_arn: str | None = None,
+    versioned: bool = False,
+) -> tuple[aws.s3.Bucket, aws.s3.BucketPublicAccessBlock]:
+    """A private bucket (public access blocked, no ACLs), encrypted (SSE-S3, or SSE-KMS with `kms_key_arn`),
+    with `lifecycle_rules`; also returns its public access block, which its policy must wait for."""
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(name, bucket=bucket_name, force_destroy=force_destroy, opts=child)
+    public_access = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            {
+                "apply_server_side_encryption_by_default": (
+                    {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn}
+                    if kms_key_arn
+                    else {"sse_algorithm": "AES256"}
+                ),
+                "bucket_key_enabled": bool(kms_key_arn),
+            }
+        ],
+        opts=child,
+    )
+    versioning = (
+        aws.s3.BucketVersioning(
+            f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
+        )
+        if versioned
+        else None
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=lifecycle_rules,
+        # Noncurrent-version rules apply to a bucket that is already versioned.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning] if versioning else []),
+    )
+    return bucket, public_access
+
+
+def tls_only_policy(
+    parent: pulumi.Resource,
+    name: str,
+    bucket: aws.s3.Bucket,
+    public_access: aws.s3.BucketPublicAccessBlock,
+    policy: pulumi.Input[str],
+) -> aws.s3.BucketPolicy:
+    """The bucket's policy (`<name>-tls-only`), written after its public access block."""
+    return aws.s3.BucketPolicy(
+        f"{name}-tls-only",
+        bucket=bucket.id,
+        policy=policy,
+        # S3 rejects policy writes racing the public access block on a new bucket.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access]),
+    )
 
 
 def _expire_logs(args: ProcessedBucketPairArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:

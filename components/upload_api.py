@@ -19,7 +19,13 @@ from api.settings import UPLOAD_PREFIX, SettingError, settings_from_env
 from components import policies
 from components.alarm_set import ABOVE, AT_LEAST
 from components.args import ArgError, between, one_of
-from components.notifying_function import LOG_RETENTION_DAYS, check_platform
+from components.notifying_function import (
+    LOG_RETENTION_DAYS,
+    check_platform,
+    function_log_group,
+    function_role,
+    lambda_function,
+)
 
 HANDLER = "api.app.lambda_handler"
 STAGE = "$default"
@@ -155,14 +161,8 @@ class UploadApi(pulumi.ComponentResource):
         )
 
     def _create_function(self, name: str, args: UploadApiArgs) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/lambda/{args.function_name}",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
-        self.role = aws.iam.Role(f"{name}-role", assume_role_policy=policies.lambda_assume_role(), opts=child)
+        self.log_group = function_log_group(self, name, args)
+        self.role = function_role(self, name)
         role_policy = aws.iam.RolePolicy(
             f"{name}-permissions",
             role=self.role.id,
@@ -178,30 +178,23 @@ class UploadApi(pulumi.ComponentResource):
                     kms_key_arn=args.kms_key_arn,
                 )
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.function = aws.lambda_.Function(
-            f"{name}-function",
-            name=args.function_name,
-            role=self.role.arn,
-            runtime=args.runtime,
-            architectures=[args.architecture],
+        self.function = lambda_function(
+            self,
+            name,
+            args,
             handler=HANDLER,
-            code=args.code,
-            memory_size=args.memory_mb,
-            timeout=args.timeout_seconds,
-            logging_config={"log_format": "Text", "log_group": self.log_group.name},
-            environment={
-                "variables": {
-                    **args.handler_environment(),
-                    **({"CDN_DOMAIN": args.cdn_domain} if args.cdn_domain is not None else {}),
-                    "SOURCE_BUCKET": args.source_bucket_name,
-                    "DESTINATION_BUCKET": args.destination_bucket_name,
-                    "HISTORY_TABLE": args.history_table_name,
-                }
+            role=self.role,
+            role_policy=role_policy,
+            log_group=self.log_group,
+            variables={
+                **args.handler_environment(),
+                **({"CDN_DOMAIN": args.cdn_domain} if args.cdn_domain is not None else {}),
+                "SOURCE_BUCKET": args.source_bucket_name,
+                "DESTINATION_BUCKET": args.destination_bucket_name,
+                "HISTORY_TABLE": args.history_table_name,
             },
-            # The log group must exist first, or Lambda creates an unmanaged one that never expires.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, role_policy]),
         )
 
     def _create_api(self, name: str, args: UploadApiArgs) -> None:
