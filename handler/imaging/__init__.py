@@ -30,7 +30,7 @@ from handler.imaging.geometry import (
 )
 from handler.imaging.heic import HEIF_FORMAT, enable_heic
 from handler.imaging.limits import Limits
-from handler.imaging.memory import draft_box, estimated_peak_bytes, guard_memory
+from handler.imaging.memory import draft_box, draft_request, estimated_peak_bytes, guard_memory
 from handler.imaging.png_strips import decoded_strips, strips_apply
 from handler.imaging.refusals import check_animation, check_before_decoding, check_before_opening
 from handler.imaging.results import Rendition, RenditionError
@@ -163,7 +163,7 @@ def _decode_base(
         return to_rgb(oriented(reduced, turn), image.info.get("icc_profile"))
     image.seek(0)
     # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for a margin over the target, never less.
-    image.draft(None, draft_box(target))
+    image.draft(None, draft_request(image.size, target) if image.format == "JPEG" else draft_box(target))
     opened_size = image.size
     image.load()
     limits.check_time("shrinking")

@@ -72,7 +72,7 @@ def _colour_managed(image: Image.Image, icc_profile: bytes | None) -> tuple[Imag
             converted = None  # a profile that does not fit the pixels: fall back to the plain conversion
         if converted is not None:
             return converted, _SRGB_BYTES
-    return image.convert("RGB"), None
+    return (image if image.mode == "RGB" else image.convert("RGB")), None  # no copy of an RGB base
 
 
 def _parsed(icc_profile: bytes | None) -> ImageCms.ImageCmsProfile | None:

@@ -32,6 +32,9 @@ BASE_COPIES = 4
 # JPEG is DCT-scaled (1/2, 1/4, 1/8) to the smallest size covering this multiple of the target: 1.25 measured
 # 0.71-0.83x libvips at 12 MP for -0.09 dB; decoding straight to the target (no margin) lost 0.78 dB at 2 MP.
 JPEG_DRAFT_MARGIN = 1.25
+# ... except at 1/8, where libjpeg keeps only each block's DC term (an 8x8 box average): from 1.25x the target
+# that lost 0.4-1 dB against the old engine at 48 MP, so 1/8 needs this margin and 1/4 is used otherwise.
+JPEG_DC_ONLY_MARGIN = 2.0
 
 # Pillow's storage per pixel (every mode not listed takes 4 bytes: RGB is stored as RGBX).
 _STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
@@ -53,7 +56,15 @@ def jpeg_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
     """The DCT scale denominator (1, 2, 4, 8) Pillow's draft picks for `target` (same rule as Image.draft)."""
     box = draft_box(target)
     fits = min(size[0] // box[0], size[1] // box[1])
-    return next((scale for scale in (8, 4, 2) if fits >= scale), 1)
+    scale = next((scale for scale in (8, 4, 2) if fits >= scale), 1)
+    dc_only_fits = min(size[0] / (target[0] * JPEG_DC_ONLY_MARGIN), size[1] / (target[1] * JPEG_DC_ONLY_MARGIN))
+    return 4 if scale == 8 and dc_only_fits < 8 else scale
+
+
+def draft_request(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """The box to hand Image.draft so that Pillow picks jpeg_scale's denominator for a `size` JPEG."""
+    scale = jpeg_scale(size, target)
+    return max(1, size[0] // scale), max(1, size[1] // scale)
 
 
 def decoded_size(image: Image.Image, target: tuple[int, int]) -> tuple[int, int]:

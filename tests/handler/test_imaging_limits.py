@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from handler import imaging
-from handler.imaging import decode, refusals
+from handler.imaging import decode, memory, refusals
 from handler.renditions import RenditionSpec
 from local.samples import encode, photo, quadrants
 
@@ -129,3 +129,36 @@ def test_the_deadline_is_checked_while_decoding_between_strips_and_before_encodi
     assert limits.stages.count(decoding) >= 2
     assert limits.stages.count("shrinking") >= strips
     assert limits.stages[-1] == "encoding"
+
+
+def test_scans_after_a_single_scan_sequential_jpeg_end_decoding_as_corrupt():
+    # GIVEN a baseline JPEG whose one scan holds every component, followed by 2,000 more copies of that scan
+    data = encode(photo(640, 480), "JPEG", quality=90)
+    scan = data[data.index(b"\xff\xda") : data.rindex(b"\xff\xd9")]
+    padded = data[: data.rindex(b"\xff\xd9")] + scan * 2000 + b"\xff\xd9"
+    # THEN the marker walk does not count them (libjpeg never decodes a second scan of a single-scan frame)
+    assert decode.jpeg_layout(padded).scans == 1
+    # AND decoding stops at the second scan: a corrupt image, not 2,000 scans of work
+    with pytest.raises(imaging.CorruptImage):
+        imaging.render(padded)
+
+
+def test_a_sequential_jpeg_with_separate_component_scans_has_them_counted():
+    # GIVEN a progressive JPEG (scans per band and per component)
+    data = encode(photo(640, 480), "JPEG", quality=90, progressive=True)
+    # THEN its scans are counted from the whole file
+    assert decode.jpeg_layout(data).scans == data.count(b"\xff\xda") > 1
+
+
+@pytest.mark.parametrize(
+    ("size", "scale"),
+    [((4000, 3000), 4), ((8000, 6000), 4), ((16000, 12000), 8), ((2000, 1500), 2), ((1200, 900), 1)],
+)
+def test_jpeg_is_dct_scaled_to_cover_a_margin_and_to_one_eighth_only_with_twice_the_target(size, scale):
+    # GIVEN a JPEG of `size` and an 800x600 rendition
+    # WHEN the decode scale is chosen: at least 1.25x the target, and 2x for 1/8 (DC terms only)
+    chosen = memory.jpeg_scale(size, (800, 600))
+    # THEN it is the largest denominator that keeps that margin
+    assert chosen == scale
+    request = memory.draft_request(size, (800, 600))
+    assert min(size[0] // request[0], size[1] // request[1]) // chosen == 1  # Pillow's draft picks the same
