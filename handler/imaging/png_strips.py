@@ -1,9 +1,9 @@
 """PNG decoded in strips: the full-size picture never exists.
 
-IDAT is inflated a few rows at a time; each strip is handed to Pillow's own PNG decoder (which un-filters
-it in C) as a small PNG whose first row is the previous strip's last row, unfiltered (filter type None),
-so Up, Average and Paeth filters see the row they were made against. Non-interlaced 8-bit PNGs only;
-everything else takes the whole-picture path.
+IDAT is inflated a piece at a time; each strip is un-filtered by Pillow's own PNG (zip) decoder, fed the
+strip's rows re-wrapped as stored (uncompressed) deflate blocks behind the previous strip's last row,
+unfiltered (filter type None), so Up, Average and Paeth filters see the row they were made against.
+Non-interlaced 8-bit PNGs only; everything else takes the whole-picture path.
 """
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterator
+from typing import Any
 
-from PIL import Image, PngImagePlugin
+from PIL import (
+    Image,
+    PngImagePlugin,
+    _imaging,  # the C core: an image without a Python wrapper yet
+)
 
 from handler.imaging.limits import Limits
 
@@ -46,47 +51,79 @@ def decoded_strips(data: bytes, factor: int, limits: Limits) -> Iterator[Image.I
     width, height, _depth, colour_type, _interlace = header
     stride = 1 + width * _CHANNELS[colour_type]
     rows = factor * max(1, STRIP_ROWS // factor)
-    kept = b"".join(_chunk(kind, bytes(body)) for kind, body in _chunks(data) if kind in _KEPT)
-    idat = (body for kind, body in _chunks(data) if kind == b"IDAT")
+    # The header chunks (palette, transparency) as Pillow reads them, no pixels: each strip is made like it.
+    template = PngImagePlugin.PngImageFile(io.BytesIO(data))
+    rawmode = template.tile[0].args
+    stream = _Inflater(body for kind, body in _chunks(data) if kind == b"IDAT")
     previous = b""
-    for top, block in zip(range(0, height, rows), _inflated(idat, rows * stride), strict=False):
+    for top in range(0, height, rows):
         limits.check_time("decoding PNG")
         count = min(rows, height - top)
-        if len(block) < count * stride:
-            raise OSError("PNG image data is truncated")
-        raw = (b"\x00" + previous if previous else b"") + block[: count * stride]
         lead = 1 if previous else 0
-        strip = _decode(width, count + lead, colour_type, kept, raw)
+        core = _imaging.new(template.mode, (width, count + lead))
+        decoder = Image._getdecoder(template.mode, "zip", rawmode)
+        decoder.setimage(core, (0, 0, width, count + lead))
+        try:
+            _feed(decoder, _ZLIB_HEADER)
+            if lead:
+                _feed(decoder, _stored(b"\x00" + previous))
+            needed = count * stride
+            while needed:
+                piece = stream.read(min(_STORED_MAX, needed))
+                if not piece:
+                    raise OSError("PNG image data is truncated")
+                _feed(decoder, _stored(piece))
+                needed -= len(piece)
+        finally:
+            decoder.cleanup()
+        strip = template._new(core)
         if lead:
             strip = strip.crop((0, 1, width, count + 1))
         previous = strip.crop((0, count - 1, width, count)).tobytes()
         yield strip
 
 
-def _decode(width: int, height: int, colour_type: int, kept: bytes, raw: bytes) -> Image.Image:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
-    png = SIGNATURE + _chunk(b"IHDR", ihdr) + kept + _chunk(b"IDAT", zlib.compress(raw, 0)) + _chunk(b"IEND", b"")
-    strip = PngImagePlugin.PngImageFile(io.BytesIO(png))
-    strip.load()
-    return strip
+# A zlib stream header (deflate, 32 KB window, no preset dictionary); the strips' streams are stored blocks.
+_ZLIB_HEADER = b"\x78\x01"
+_STORED_MAX = 65535
 
 
-def _inflated(chunks: Iterator[memoryview], size: int) -> Iterator[bytes]:
-    """The inflated stream in blocks of `size` bytes (the last may be shorter); never more than one block."""
-    inflater = zlib.decompressobj()
-    pending = bytearray()
-    for chunk in chunks:
-        tail: bytes | memoryview = chunk
-        while tail:
-            pending += inflater.decompress(tail, size - len(pending))
-            tail = inflater.unconsumed_tail
-            if len(pending) == size:
-                yield bytes(pending)
-                pending.clear()
-    pending += inflater.flush()
-    while pending:
-        yield bytes(pending[:size])
-        del pending[:size]
+def _stored(piece: bytes) -> bytes:
+    """`piece` as a non-final stored deflate block: the decoder ends at the strip's last row, not the stream."""
+    return struct.pack("<BHH", 0, len(piece), len(piece) ^ 0xFFFF) + piece
+
+
+def _feed(decoder: Any, data: bytes) -> None:
+    _consumed, error = decoder.decode(data)
+    if error < 0:
+        raise OSError(f"cannot decode PNG strip (decoder error {error})")
+
+
+class _Inflater:
+    """The inflated IDAT stream, read in pieces of at most a given size (never more is held)."""
+
+    def __init__(self, chunks: Iterator[memoryview]) -> None:
+        self._chunks = chunks
+        self._inflater = zlib.decompressobj()
+        self._tail: bytes | memoryview = b""
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes of the stream; b"" at its end."""
+        while True:
+            try:
+                piece = self._inflater.decompress(self._tail, size)
+            except zlib.error as error:  # type: ignore[misc]  # not an OSError, which the pipeline reports as corrupt
+                raise OSError(f"PNG image data is corrupt: {error}") from error
+            self._tail = self._inflater.unconsumed_tail
+            if piece:
+                return piece
+            if self._inflater.eof:
+                return b""
+            if not self._tail:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    return b""
+                self._tail = chunk
 
 
 def _ihdr(data: bytes) -> tuple[int, int, int, int, int] | None:

@@ -76,3 +76,16 @@ def test_strip_path_model_is_small():
     image = Image.open(io.BytesIO(data))
     estimate = imaging.estimated_peak_bytes(image, (800, 600))
     assert estimate - memory.RUNTIME_OVERHEAD_BYTES < 64 * 2**20
+
+
+def test_png_whose_compressed_pixels_are_damaged_in_the_strip_path_is_corrupt():
+    # GIVEN an RGB PNG whose IDAT bytes are overwritten halfway (not truncated: inflate itself fails)
+    data = bytearray(PNGS["RGB"])
+    start = data.index(b"IDAT") + 4
+    middle = start + (len(data) - start) // 2
+    data[middle : middle + 64] = b"\xff" * 64
+    # WHEN rendered through strips
+    assert png_strips.strips_apply(bytes(data))
+    # THEN it is refused as a corrupt image, like the whole-picture path would
+    with pytest.raises(imaging.CorruptImage):
+        imaging.render(bytes(data))
