@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from handler import app, history
 from local.samples import encode, photo
-from tests.conftest import REGION, clear_caches
+from tests.conftest import REGION, clear_caches, log_lines
 from tests.handler.test_app import destination_keys
 
 TABLE = "image-processor-history"
@@ -79,3 +80,71 @@ def test_cache_control_is_set_on_renditions_when_configured(pipeline, lambda_con
         Bucket="image-processor-processed-test-123456789012", Key="resized/a.jpg"
     )
     assert head["CacheControl"] == "public, max-age=31536000"
+
+
+class RecordingTable:
+    """A DynamoDB client that records put_item calls, or raises `error`."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.calls: list[dict] = []
+        self.error = error
+
+    def put_item(self, **arguments):
+        self.calls.append(arguments)
+        if self.error:
+            raise self.error
+
+
+def test_the_whole_item_of_a_success_and_a_failure_without_message():
+    when = datetime(2026, 11, 25, 6, 0, 0, 123456, tzinfo=UTC)
+    document = {"source_key": "a.jpg", "status": "success", "b": 1, "a": 2}
+    # GIVEN a success document WHEN turned into an item THEN key, status, time in seconds and the sorted JSON
+    assert history.item(document, when) == {
+        "source_key": {"S": "a.jpg"},
+        "status": {"S": "success"},
+        "updated_at": {"S": "2026-11-25T06:00:00+00:00"},
+        "summary": {"S": '{"a": 2, "b": 1, "source_key": "a.jpg", "status": "success"}'},
+    }
+    # GIVEN a failure without message THEN its error is the type alone; without a time, now
+    failure = history.item({"source_key": "a.jpg", "status": "failure", "error_type": "corrupt"})
+    assert failure["error"] == {"S": "corrupt: "}
+    stamped = datetime.fromisoformat(failure["updated_at"]["S"])
+    assert abs((datetime.now(UTC) - stamped).total_seconds()) < 5
+
+
+def test_record_writes_the_item_to_the_table(monkeypatch):
+    table = RecordingTable()
+    monkeypatch.setattr(history.aws, "dynamodb", lambda: table)
+    document = {"source_key": "a.jpg", "status": "success"}
+    history.record(TABLE, document)
+    ((call),) = table.calls
+    assert call["TableName"] == TABLE
+    assert call["Item"]["source_key"] == {"S": "a.jpg"} and json.loads(call["Item"]["summary"]["S"]) == document
+
+
+def test_record_does_nothing_without_a_table_or_a_key(monkeypatch):
+    table = RecordingTable()
+    monkeypatch.setattr(history.aws, "dynamodb", lambda: table)
+    history.record("", {"source_key": "a.jpg", "status": "success"})
+    history.record(TABLE, {"status": "ignored"})
+    assert table.calls == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientError({"Error": {"Code": "ResourceNotFoundException"}}, "PutItem"),
+        EndpointConnectionError(endpoint_url="x"),
+    ],
+)
+def test_a_failed_write_is_one_error_line_naming_the_key(monkeypatch, caplog, error):
+    monkeypatch.setattr(history.aws, "dynamodb", lambda: RecordingTable(error))
+    with caplog.at_level(logging.INFO, logger="image-processor"):
+        history.record(TABLE, {"source_key": "a.jpg", "status": "success"})
+    (line,) = log_lines(caplog)
+    assert (line["level"], line["message"], line["key"], line["error"]) == (
+        "ERROR",
+        "history not written",
+        "a.jpg",
+        str(error),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -100,3 +101,64 @@ def test_failed_turns_any_outcome_into_a_notified_failure():
         True,
     )
     assert not Outcome("deleted", "src", "a.jpg", "dst", "r").notifies
+
+
+@pytest.mark.parametrize(
+    ("configured", "level"),
+    [
+        ("TRACE", logging.DEBUG),
+        ("debug", logging.DEBUG),
+        (" info ", logging.INFO),
+        ("WARN", logging.WARNING),
+        ("WARNING", logging.WARNING),
+        ("ERROR", logging.ERROR),
+        ("FATAL", logging.CRITICAL),
+        ("LOUD", logging.INFO),
+    ],
+)
+def test_each_lambda_level_name_maps_to_pythons(restore_logging, configured, level):
+    # GIVEN one of Lambda's level names, in any case and spacing, or an unknown one
+    # WHEN the logger is configured
+    log.configure({"AWS_LAMBDA_LOG_LEVEL": configured})
+    # THEN its level is Python's equivalent (INFO for an unknown name)
+    assert log.LOGGER.level == level
+
+
+@pytest.mark.parametrize(
+    ("level", "name"),
+    [(logging.DEBUG, "DEBUG"), (logging.INFO, "INFO"), (logging.WARNING, "WARN"), (logging.ERROR, "ERROR"),
+     (logging.CRITICAL, "FATAL")],
+)  # fmt: skip
+def test_a_line_names_its_level_as_lambda_does(level, name):
+    # GIVEN a bound request WHEN a line is made THEN its level is Lambda's name and it names the request
+    log.bind("request-2")
+    document = json.loads(log.line(level, "hello", {"key": "a.jpg"}))
+    assert list(document) == ["level", "timestamp", "message", "request_id", "key"]
+    assert (document["level"], document["message"], document["request_id"]) == (name, "hello", "request-2")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", document["timestamp"])
+
+
+def test_in_lambda_configuring_twice_writes_each_line_once(restore_logging, capsys):
+    # GIVEN the logger configured twice, as in Lambda (a warm container re-running configure)
+    for _ in range(2):
+        log.configure({"AWS_LAMBDA_FUNCTION_NAME": "fn"})
+    # WHEN a line and a metric are written
+    log.info("hello")
+    log.metric({"Count": 1})
+    # THEN each is on stdout once, and neither goes to the host's logging
+    lines = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert [line["message"] for line in lines] == ["hello", "metric"]
+    assert not log.LOGGER.propagate and not log.METRICS.propagate
+
+
+def test_outside_lambda_lines_go_to_the_hosts_logging_and_metrics_are_never_filtered(restore_logging, capsys):
+    # GIVEN the logger configured outside Lambda at DEBUG
+    log.configure({"AWS_LAMBDA_LOG_LEVEL": "DEBUG"})
+    # WHEN a line and a metric are written
+    log.debug("hello")
+    log.metric({"Count": 1})
+    # THEN the line propagates to the host, the metric is on stdout labelled INFO (never DEBUG)
+    (metric,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert log.LOGGER.propagate and not log.LOGGER.handlers
+    assert (metric["message"], metric["level"], metric["Count"]) == ("metric", "INFO", 1)
+    assert log.METRICS.level == logging.DEBUG

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 from handler import app
-from handler.metrics import NAMESPACE, emf_record
+from handler.metrics import NAMESPACE, emf_record, emit
 from local.samples import encode, photo
 from tests.conftest import s3_event
 
@@ -70,3 +71,54 @@ def test_every_status_has_its_count_and_only_refusals_a_reason():
         assert_valid_emf(record)
         assert record[metric] == 1
         assert ("Reason" in record) is (status in ("failure", "ignored"))
+
+
+def test_the_whole_success_record_with_units():
+    # GIVEN a success document WHEN turned into EMF at a given time
+    document = {"status": "success", "bytes_in": 1000, "bytes_out": 100, "original_size": [40, 30], "duration_ms": 12}
+    record = emf_record(document, "fn", now_ms=1234)
+    # THEN the record is the whole EMF document: directive with units, dimension values, metric values
+    assert record == {
+        "_aws": {
+            "Timestamp": 1234,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "ImageProcessor",
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": [
+                        {"Name": "ImagesProcessed", "Unit": "Count"},
+                        {"Name": "BytesIn", "Unit": "Bytes"},
+                        {"Name": "BytesOut", "Unit": "Bytes"},
+                        {"Name": "Pixels", "Unit": "Count"},
+                        {"Name": "ProcessingMs", "Unit": "Milliseconds"},
+                    ],
+                }
+            ],
+        },
+        "FunctionName": "fn",
+        "ImagesProcessed": 1,
+        "BytesIn": 1000,
+        "BytesOut": 100,
+        "Pixels": 1200,
+        "ProcessingMs": 12,
+    }
+
+
+def test_missing_values_count_as_zero_and_an_unnamed_failure_as_unknown():
+    # GIVEN a success and a failure document without sizes, bytes, duration or error type
+    success = emf_record({"status": "success"}, "fn", now_ms=1)
+    failure = emf_record({"status": "failure"}, "fn", now_ms=1)
+    # THEN their values are zero and the failure's reason is "unknown"
+    assert [success[name] for name in ("BytesIn", "BytesOut", "Pixels", "ProcessingMs")] == [0, 0, 0, 0]
+    assert (failure["Reason"], failure["ProcessingMs"]) == ("unknown", 0)
+
+
+def test_emit_writes_the_record_stamped_with_the_current_time_in_milliseconds(capsys):
+    # GIVEN the current time WHEN a failure document is emitted
+    before = int(time.time() * 1000)
+    emit({"status": "failure", "error_type": "corrupt"}, "fn")
+    after = int(time.time() * 1000)
+    # THEN one metric line holds the record for that function, stamped within the call
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert (line["FunctionName"], line["ImagesFailed"], line["Reason"]) == ("fn", 1, "corrupt")
+    assert before <= line["_aws"]["Timestamp"] <= after

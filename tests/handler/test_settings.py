@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handler.renditions import RenditionSpec, parse_renditions
-from handler.settings import FIELD, FIELDS, ConfigError, Settings, settings_from_env
+from handler.settings import FIELD, FIELDS, ConfigError, Settings, check_int, default, settings, settings_from_env
 
 BASE = {"DESTINATION_BUCKET": "dest", "SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:t"}
 
@@ -118,3 +118,57 @@ def test_limits_of_the_documented_fields():
 def test_limits_are_inclusive():
     config = settings_from_env({**BASE, "RESIZE_WIDTH": "1", "RESIZE_HEIGHT": "10000", "JPEG_QUALITY": "95"})
     assert (config.width, config.height, config.jpeg_quality) == (1, 10_000, 95)
+
+
+def test_stack_config_keys_of_every_field():
+    # GIVEN the table WHEN its config keys are listed THEN they are the documented stack config keys
+    assert {item.name: item.config_key for item in FIELDS if item.config_key} == {
+        "destination_bucket": "destinationBucketName",
+        "source_bucket": "sourceBucketName",
+        "width": "resizeWidth",
+        "height": "resizeHeight",
+        "jpeg_quality": "jpegQuality",
+        "max_input_bytes": "maxInputBytes",
+        "max_pixels": "maxPixels",
+        "memory_mb": "memorySize",
+        "renditions": "renditions",
+        "heic": "heic",
+        "trigger": "trigger",
+    }
+    assert (FIELD["max_input_bytes"].high, FIELD["max_pixels"].high) == (5 * 1024**3, 10**9)
+    assert (FIELD["max_input_bytes"].low, FIELD["max_pixels"].low) == (1, 1)
+
+
+@pytest.mark.parametrize(("raw", "heic"), [("true", True), (" TRUE ", True), ("false", False), ("", True)])
+def test_booleans_read_in_any_case(raw, heic):
+    assert settings_from_env({**BASE, "HEIC_ENABLED": raw}).heic is heic
+
+
+def test_values_are_trimmed_and_blank_ones_are_defaults():
+    config = settings_from_env({**BASE, "RESIZE_WIDTH": " 320 ", "TRIGGER": " sqs ", "RESIZE_HEIGHT": "  "})
+    assert (config.width, config.trigger, config.height) == (320, "sqs", FIELD["height"].default)
+
+
+def test_check_int_returns_the_value_within_the_limits_and_refuses_other_settings():
+    assert check_int("jpeg_quality", 95) == 95
+    with pytest.raises(AssertionError, match="trigger is not an integer setting"):
+        check_int("trigger", 1)
+
+
+def test_the_container_reads_its_settings_from_the_environment_once(monkeypatch):
+    # GIVEN the environment of a container
+    settings.cache_clear()
+    monkeypatch.setenv("DESTINATION_BUCKET", "from-env")
+    monkeypatch.setenv("SNS_TOPIC_ARN", BASE["SNS_TOPIC_ARN"])
+    monkeypatch.setenv("RESIZE_WIDTH", "321")
+    # WHEN settings are read twice, the environment changing in between
+    first = settings()
+    monkeypatch.setenv("RESIZE_WIDTH", "322")
+    # THEN both are the first reading
+    assert (first.destination_bucket, first.width) == ("from-env", 321)
+    assert settings() is first
+    settings.cache_clear()
+
+
+def test_default_names_the_tables_default():
+    assert [default(item.name) for item in FIELDS] == [item.default for item in FIELDS]

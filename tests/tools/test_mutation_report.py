@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tools.mutation_report import file_scores, main, report
+from tools.mutmut_tests import kept, module_of
 
 
 def _meta(root: Path, source: str, codes: dict[str, int | None]) -> None:
@@ -36,3 +37,23 @@ def test_report_prints_one_line_per_file_then_the_total(tmp_path: Path) -> None:
 def test_missing_results_folder_is_a_one_line_error(tmp_path: Path) -> None:
     # GIVEN no mutmut run WHEN the report is asked for THEN it exits 2 with a hint
     assert main([str(tmp_path / "mutants")]) == 2
+
+
+def test_a_mutant_runs_only_its_own_modules_tests() -> None:
+    # GIVEN the tests mutmut chose for a mutant of handler/log.py, from several files
+    chosen = [
+        "tests/handler/test_app.py::test_a",
+        "tests/handler/test_log.py::test_b",
+        "tests/handler/test_log_mutants.py::c",
+    ]
+    # WHEN the plugin filters them
+    # THEN only the log module's files are left
+    assert kept("handler.log.x_line__mutmut_3", chosen) == chosen[1:]
+    assert module_of("handler.imaging.decode.x\u01c1Decoder\u01c1open__mutmut_1") == "handler.imaging.decode"
+
+
+def test_outside_a_mutant_run_or_without_a_rule_nothing_is_dropped() -> None:
+    chosen = ["tests/handler/test_app.py::test_a", "tests/handler/test_storage.py::test_b"]
+    # stats and clean runs, forced failure, a module without a rule, a rule that would leave nothing
+    for mutant in ("", "fail", "handler.app.x_handle__mutmut_1", "handler.log.x_line__mutmut_1"):
+        assert kept(mutant, chosen) == chosen
