@@ -91,8 +91,12 @@ def backfill_record(bucket: str | None = None, bucket_arn: str | None = None) ->
     }
 
 
-def _item_processor(function_arn: str, retry_interval_seconds: int) -> dict[str, Any]:
-    """Each batch of records is one invocation of the image function, without e-mail (interfaces item 8)."""
+def _item_processor(function_arn: str, retry_interval_seconds: int, key_encoding: str) -> dict[str, Any]:
+    """Each batch of records is one invocation of the image function, without e-mail (interfaces item 8).
+
+    `key_encoding` tells the function how the records' keys are written: a listing gives raw keys
+    ("none": JSONPath cannot URL-encode), an S3 Inventory gives URL-encoded ones ("url", as S3 events do).
+    """
     return {
         "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
         "StartAt": "ProcessBatch",
@@ -100,7 +104,10 @@ def _item_processor(function_arn: str, retry_interval_seconds: int) -> dict[str,
             "ProcessBatch": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": function_arn, "Payload": {"Records.$": "$.Items", "notify": False}},
+                "Parameters": {
+                    "FunctionName": function_arn,
+                    "Payload": {"Records.$": "$.Items", "notify": False, "keyEncoding": key_encoding},
+                },
                 "OutputPath": "$.Payload",
                 "Retry": [
                     {
@@ -150,7 +157,6 @@ def definition(args: BackfillWorkflowArgs, function_arn: str, source_bucket: str
     Input `{"prefix": "p/"}` lists the source bucket (ListObjectsV2), `{"manifest": {"bucket": b,
     "key": k}}` reads an S3 Inventory manifest instead, `{}` lists the whole bucket.
     """
-    processor = _item_processor(function_arn, args.retry_interval_seconds)
     listing = {
         "Resource": "arn:aws:states:::s3:listObjectsV2",
         "Parameters": {"Bucket": source_bucket, "Prefix.$": "$.prefix"},
@@ -170,9 +176,16 @@ def definition(args: BackfillWorkflowArgs, function_arn: str, source_bucket: str
             "Default": "WholeBucket",
         },
         "WholeBucket": {"Type": "Pass", "Result": {"prefix": ""}, "Next": "ProcessListing"},
-        "ProcessListing": _distributed_map(listing, backfill_record(source_bucket, source_bucket_arn), processor, args),
+        "ProcessListing": _distributed_map(
+            listing,
+            backfill_record(source_bucket, source_bucket_arn),
+            _item_processor(function_arn, args.retry_interval_seconds, key_encoding="none"),
+            args,
+        ),
         "ProcessInventory": (
-            _distributed_map(inventory, backfill_record(), processor, args)
+            _distributed_map(
+                inventory, backfill_record(), _item_processor(function_arn, args.retry_interval_seconds, "url"), args
+            )
             if args.inventory_bucket_arn is not None
             else {
                 "Type": "Fail",

@@ -57,6 +57,8 @@ def function_policy(
         history_table_arn and _allow("RecordHistory", "dynamodb:PutItem", history_table_arn),
         kms_key_arn and _use_bucket_key_through_s3(kms_key_arn, region, [source_bucket_arn, destination_bucket_arn]),
         distribution_arn and _allow("InvalidateReplacedRenditions", "cloudfront:CreateInvalidation", distribution_arn),
+        # Whether an upload replaced an earlier object decides whether its renditions need invalidating.
+        distribution_arn and _allow("TellOverwrittenSources", "s3:ListBucketVersions", source_bucket_arn),
         trigger_queue_arn and _allow("ConsumeUploadEvents", CONSUME_QUEUE_ACTIONS, trigger_queue_arn),
     ]
     return _document(

@@ -95,7 +95,8 @@ def test_distributed_map_batches_throttles_and_tolerates_as_configured(deploymen
     assert listing["ToleratedFailurePercentage"] == 2.5
     assert listing["ItemBatcher"] == {"MaxItemsPerBatch": 10}
     invoke = listing["ItemProcessor"]["States"]["ProcessBatch"]
-    assert invoke["Parameters"]["Payload"] == {"Records.$": "$.Items", "notify": False}
+    # listed keys are raw (JSONPath cannot URL-encode), so the function is told not to decode them
+    assert invoke["Parameters"]["Payload"] == {"Records.$": "$.Items", "notify": False, "keyEncoding": "none"}
     throttling, function_error = invoke["Retry"]
     assert throttling["ErrorEquals"] == list(TRANSIENT_LAMBDA_ERRORS)
     assert throttling["BackoffRate"] > 1 and throttling["MaxAttempts"] > 1
@@ -118,6 +119,9 @@ def test_input_chooses_the_reader_and_inventory_needs_its_bucket(deployment, run
     assert inventory["ItemReader"]["ReaderConfig"] == {"InputType": "MANIFEST"}
     assert inventory["ItemSelector"]["s3"]["bucket"] == {"name.$": "$$.Map.Item.Value.Bucket"}
     assert inventory["ItemSelector"]["s3"]["object"] == {"key.$": "$$.Map.Item.Value.Key"}  # Size is optional there
+    # S3 Inventory writes keys URL-encoded, as S3 events do
+    payload = inventory["ItemProcessor"]["States"]["ProcessBatch"]["Parameters"]["Payload"]
+    assert payload["keyEncoding"] == "url"
     statement = next(
         s
         for s in workflow_policy(with_inventory, "backfill-permissions")["Statement"]

@@ -50,7 +50,7 @@ BASE_STATEMENTS: list[dict[str, Any]] = [
     },
     {"Sid": "KeepFailedEvents", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": FAILED},
 ]
-OPTIONAL_STATEMENTS: dict[str, dict[str, Any]] = {
+OPTIONAL_STATEMENTS: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
     "watermark_keys": {
         "Sid": "ReadWatermarks",
         "Effect": "Allow",
@@ -68,12 +68,15 @@ OPTIONAL_STATEMENTS: dict[str, dict[str, Any]] = {
             "ArnLike": {"kms:EncryptionContext:aws:s3:arn": [SOURCE, f"{SOURCE}/*", DESTINATION, f"{DESTINATION}/*"]},
         },
     },
-    "distribution_arn": {
-        "Sid": "InvalidateReplacedRenditions",
-        "Effect": "Allow",
-        "Action": "cloudfront:CreateInvalidation",
-        "Resource": DISTRIBUTION,
-    },
+    "distribution_arn": [
+        {
+            "Sid": "InvalidateReplacedRenditions",
+            "Effect": "Allow",
+            "Action": "cloudfront:CreateInvalidation",
+            "Resource": DISTRIBUTION,
+        },
+        {"Sid": "TellOverwrittenSources", "Effect": "Allow", "Action": "s3:ListBucketVersions", "Resource": SOURCE},
+    ],
     "trigger_queue_arn": {
         "Sid": "ConsumeUploadEvents",
         "Effect": "Allow",
@@ -88,6 +91,12 @@ OPTIONAL_VALUES: dict[str, Any] = {
     "distribution_arn": DISTRIBUTION,
     "trigger_queue_arn": TRIGGER_QUEUE,
 }
+
+
+def added_by(option: str) -> list[dict[str, Any]]:
+    """The statements one option adds (a CDN adds two)."""
+    statements = OPTIONAL_STATEMENTS[option]
+    return statements if isinstance(statements, list) else [statements]
 
 
 def function_policy_text(**optional: Any) -> str:
@@ -118,8 +127,8 @@ def test_function_policy_without_options_is_exactly_the_six_base_statements():
 def test_each_option_adds_exactly_its_own_statement(option):
     # GIVEN one optional resource / WHEN the policy is built
     document = function_policy(**{option: OPTIONAL_VALUES[option]})
-    # THEN exactly its statement is appended to the base statements
-    assert document == {"Version": VERSION, "Statement": [*BASE_STATEMENTS, OPTIONAL_STATEMENTS[option]]}
+    # THEN exactly its statements are appended to the base statements
+    assert document == {"Version": VERSION, "Statement": [*BASE_STATEMENTS, *added_by(option)]}
 
 
 def test_all_options_together_keep_a_stable_order():
@@ -127,7 +136,7 @@ def test_all_options_together_keep_a_stable_order():
     document = function_policy(**OPTIONAL_VALUES)
     # THEN every statement is there once, in a stable order (no diff between previews)
     order = ["watermark_keys", "history_table_arn", "kms_key_arn", "distribution_arn", "trigger_queue_arn"]
-    assert document["Statement"] == [*BASE_STATEMENTS, *(OPTIONAL_STATEMENTS[option] for option in order)]
+    assert document["Statement"] == [*BASE_STATEMENTS, *(s for option in order for s in added_by(option))]
 
 
 def test_kms_statement_follows_the_region_it_is_given():

@@ -52,7 +52,7 @@ from tools import backfill, workflow
 
 RESULTS = "image-processor-backfill-results-test"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:image-processor-test"
-KEYS = ["photos/a.jpg", "photos/b c.png", "photos/é.webp", "photos/d.jpg", "photos/e.jpg", "photos/f.png"]
+KEYS = ["photos/a+b.jpg", "photos/b c.png", "photos/é.webp", "photos/100% d.jpg", "photos/e.jpg", "photos/f.png"]
 ARGS = BackfillWorkflowArgs(
     state_machine_name="image-processor-test-backfill",
     function_arn=FUNCTION_ARN,
@@ -206,7 +206,12 @@ def test_every_object_under_the_prefix_is_visited_exactly_once_without_email(mac
     # THEN each listed object reached the real handler once, as an S3 record with notify off, and was rendered
     assert outcome.status == "SUCCEEDED"
     assert machine.fake.visited == Counter(KEYS)
-    assert all(event["notify"] is False and set(event) == {"Records", "notify"} for event in machine.fake.payloads)
+    assert all(
+        event["notify"] is False
+        and event["keyEncoding"] == "none"
+        and set(event) == {"Records", "notify", "keyEncoding"}
+        for event in machine.fake.payloads
+    )
     (record,) = machine.fake.payloads[0]["Records"]
     assert (record["eventName"], record["s3"]["bucket"]["name"]) == ("ObjectCreated:Put", SOURCE)
     assert renditions(machine.s3) == sorted(f"resized/{key}" + ("" if key.endswith(".jpg") else ".jpg") for key in KEYS)
@@ -221,22 +226,22 @@ def test_no_prefix_in_the_input_means_the_whole_bucket(machine):
 
 def test_throttled_invocations_are_retried_and_still_visit_once(machine):
     # GIVEN Lambda throttles one object's invocation twice
-    machine.fake.throttle["photos/d.jpg"] = 2
+    machine.fake.throttle["photos/100% d.jpg"] = 2
     # WHEN the workflow runs
     outcome = machine.run({"prefix": "photos/"})
     # THEN the Retry policy re-invoked it until it got through, and nothing failed
-    assert machine.fake.attempts["photos/d.jpg"] == 3
+    assert machine.fake.attempts["photos/100% d.jpg"] == 3
     assert machine.fake.visited == Counter(KEYS)
     assert (outcome.status, outcome.counts.failed) == ("SUCCEEDED", 0)
 
 
 def test_a_function_error_is_retried_once(machine):
     # GIVEN the function raises once for one object (a transient S3 error it does not absorb)
-    machine.fake.flaky["photos/a.jpg"] = 1
+    machine.fake.flaky["photos/a+b.jpg"] = 1
     # WHEN the workflow runs
     outcome = machine.run({"prefix": "photos/"})
     # THEN the batch was tried again and succeeded
-    assert machine.fake.attempts["photos/a.jpg"] == 2
+    assert machine.fake.attempts["photos/a+b.jpg"] == 2
     assert (outcome.status, outcome.counts.failed, outcome.counts.succeeded) == ("SUCCEEDED", 0, 6)
 
 
