@@ -105,9 +105,12 @@ def rendition_key(name: str, source_key: str, output_format: str) -> str:
 
 
 def _extension(key: str) -> str | None:
-    """The lower-case extension of the key's last path segment (`.png`), or None."""
-    name = key.rsplit("/", 1)[-1]
-    return "." + name.rsplit(".", 1)[1].lower() if "." in name else None
+    """The lower-case text after the key's last dot (`.png`), or None.
+
+    When the last path segment has no dot, the result contains a `/` and so is no image extension: the
+    callers only ask whether it is one, so the segment need not be split off.
+    """
+    return "." + key.rsplit(".", 1)[1].lower() if "." in key else None
 
 
 def default_renditions(width: int, height: int, quality: int) -> tuple[RenditionSpec, ...]:
@@ -161,11 +164,9 @@ def _spec(index: int, entry: Any) -> RenditionSpec:
         raise ConfigError("renditions", f"{label} must be an object")
     label = f"{label} ({entry.get('name', '?')})"
     _no_unknown(label, entry, RenditionSpec)
-    try:
-        watermark = _watermark(label, entry["watermark"]) if "watermark" in entry else None
-        spec = RenditionSpec(**{**entry, "watermark": watermark})
-    except TypeError as error:
-        raise ConfigError("renditions", f"{label}: {error}") from None
+    # Only known keys are left (JSON keys are strings), so the constructors cannot refuse the arguments.
+    watermark = _watermark(label, entry["watermark"]) if "watermark" in entry else None
+    spec = RenditionSpec(**{**entry, "watermark": watermark})
     problems = [
         (not isinstance(spec.name, str) or not _NAME.match(spec.name), "name must be 1-32 of a-z, 0-9, - and _"),
         (not _within(spec.width, "width"), f"width must be an integer from {_limits('width')}"),
