@@ -114,7 +114,6 @@ def test_a_versioned_bucket_compares_version_ids_not_etags(pipeline, lambda_cont
     [("RESIZE_WIDTH", "320"), ("RENDITIONS", '[{"name": "thumb", "width": 100, "height": 100}]')],
 )
 @pytest.mark.usefixtures("history_table")
-@pytest.mark.usefixtures("history_table")
 def test_a_backfill_renders_again_after_the_renditions_changed(pipeline, lambda_context, monkeypatch, variable, value):
     # GIVEN an object rendered with the default renditions
     event = pipeline.upload("a.jpg", JPEG)
