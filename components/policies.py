@@ -48,13 +48,15 @@ def function_policy(
 ) -> str:
     """The function's least-privilege permissions: nothing with a `*` action or a `*` resource.
 
-    Each optional ARN adds exactly one statement: watermark reads, the history table, the bucket key,
-    CDN invalidation, or the trigger queue.
+    Each optional ARN adds its statements: watermark reads, the history table (write outcomes, read one
+    to skip current renditions), the bucket key, CDN invalidation, or the trigger queue.
     """
     optional = [
         watermark_keys
         and _allow("ReadWatermarks", "s3:GetObject", [f"{destination_bucket_arn}/{key}" for key in watermark_keys]),
         history_table_arn and _allow("RecordHistory", "dynamodb:PutItem", history_table_arn),
+        # A backfill skips an object whose history item says its renditions are current (never the destination).
+        history_table_arn and _allow("TellCurrentRenditions", "dynamodb:GetItem", history_table_arn),
         kms_key_arn and _use_bucket_key_through_s3(kms_key_arn, region, [source_bucket_arn, destination_bucket_arn]),
         distribution_arn and _allow("InvalidateReplacedRenditions", "cloudfront:CreateInvalidation", distribution_arn),
         # Whether an upload replaced an earlier object decides whether its renditions need invalidating.

@@ -333,6 +333,19 @@ def test_an_upload_becomes_renditions_with_a_watermark_a_notification_and_histor
     assert "Item" in item
 
 
+def test_a_backfill_skips_a_rendered_object_reading_only_its_history_item(enforced: Enforced):
+    # GIVEN a JPEG rendered by its upload event, its success recorded in history
+    enforced.admin("s3").put_object(Bucket=enforced.source, Key="photos/cat.jpg", Body=jpeg())
+    event = enforced.event("photos/cat.jpg")
+    assert [r["status"] for r in enforced.run_handler(event)["results"]] == ["success"]
+    enforced.notifications()
+    # WHEN a backfill names it, with only the program's grants
+    result = enforced.run_handler({**event, "notify": False})
+    # THEN the role may read the item (a denied read would render it again): skipped as current, no e-mail
+    assert [(r["status"], r["reason"]) for r in result["results"]] == [("skipped", "renditions current")]
+    assert enforced.notifications() == []
+
+
 def test_a_bad_upload_sends_a_failure_notification(enforced: Enforced):
     # GIVEN a file that is not an image
     enforced.admin("s3").put_object(Bucket=enforced.source, Key="photos/notes.jpg", Body=b"not an image")
@@ -416,6 +429,7 @@ def test_the_role_may_invalidate_its_own_distribution_only(enforced_cdn: Enforce
         "publish to another topic",
         "send to another queue",
         "write another table",
+        "read another table",
         "delete the history table",
     ],
 )
@@ -438,6 +452,9 @@ def test_everything_else_is_denied(enforced: Enforced, attempt: str):
         ),
         "write another table": lambda: enforced.role("dynamodb").put_item(
             TableName="someone-elses-table", Item={"source_key": {"S": "x"}}
+        ),
+        "read another table": lambda: enforced.role("dynamodb").get_item(
+            TableName="someone-elses-table", Key={"source_key": {"S": "x"}}
         ),
         "delete the history table": lambda: enforced.role("dynamodb").delete_table(
             TableName=enforced.environment["HISTORY_TABLE"]

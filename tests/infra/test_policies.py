@@ -57,7 +57,10 @@ OPTIONAL_STATEMENTS: dict[str, dict[str, Any] | list[dict[str, Any]]] = {
         "Action": "s3:GetObject",
         "Resource": [f"{DESTINATION}/brand/logo.png", f"{DESTINATION}/brand/mark.png"],
     },
-    "history_table_arn": {"Sid": "RecordHistory", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": TABLE},
+    "history_table_arn": [
+        {"Sid": "RecordHistory", "Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": TABLE},
+        {"Sid": "TellCurrentRenditions", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE},
+    ],
     "kms_key_arn": {
         "Sid": "UseBucketKey",
         "Effect": "Allow",
@@ -94,7 +97,7 @@ OPTIONAL_VALUES: dict[str, Any] = {
 
 
 def added_by(option: str) -> list[dict[str, Any]]:
-    """The statements one option adds (a CDN adds two)."""
+    """The statements one option adds (a CDN and the history table add two)."""
     statements = OPTIONAL_STATEMENTS[option]
     return statements if isinstance(statements, list) else [statements]
 

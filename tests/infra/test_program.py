@@ -607,12 +607,13 @@ def test_without_cdn_or_history_none_of_it_exists(deployment):
     """
     assert not [r for r in deployment.registrations if r.typ.startswith(("aws:cloudfront", "aws:dynamodb"))]
     assert "cdnDomainName" not in deployment.outputs and "historyTableName" not in deployment.outputs
+    assert "dynamodb:" not in json.dumps(deployment.policy("aws:iam/rolePolicy:RolePolicy"))
     assert "CACHE_CONTROL" not in deployment.one("aws:lambda/function:Function")["environment"]["variables"]
 
 
-def test_processing_history_table_is_written_with_put_item_only(run_pulumi: Runner):
+def test_processing_history_table_is_written_with_put_item_and_read_with_get_item_only(run_pulumi: Runner):
     """GIVEN processingHistory WHEN deployed
-    THEN an encrypted, recoverable table exists and the role may only PutItem.
+    THEN an encrypted, recoverable table exists and the role may only PutItem and GetItem on it.
     """
     deployment = run_pulumi(notificationEmail=EMAIL, processingHistory="true")
     table = deployment.one("aws:dynamodb/table:Table")
@@ -621,13 +622,25 @@ def test_processing_history_table_is_written_with_put_item_only(run_pulumi: Runn
     assert table["billingMode"] == "PAY_PER_REQUEST"
     assert table["serverSideEncryption"] == {"enabled": True}
     assert table["pointInTimeRecovery"] == {"enabled": True}
-    record = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))["RecordHistory"]
-    assert record == {
+    granted = statements(deployment.policy("aws:iam/rolePolicy:RolePolicy"))
+    table_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/processor-history-generated"
+    assert granted["RecordHistory"] == {
         "Sid": "RecordHistory",
         "Effect": "Allow",
         "Action": "dynamodb:PutItem",
-        "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/processor-history-generated",
+        "Resource": table_arn,
     }
+    # a backfill reads one item to skip current renditions
+    assert granted["TellCurrentRenditions"] == {
+        "Sid": "TellCurrentRenditions",
+        "Effect": "Allow",
+        "Action": "dynamodb:GetItem",
+        "Resource": table_arn,
+    }
+    assert [s["Sid"] for s in granted.values() if "dynamodb" in str(s["Action"])] == [
+        "RecordHistory",
+        "TellCurrentRenditions",
+    ]
     variables = deployment.one("aws:lambda/function:Function")["environment"]["variables"]
     assert variables["HISTORY_TABLE"] == "processor-history-generated"
     assert deployment.outputs["historyTableName"] == "processor-history-generated"
