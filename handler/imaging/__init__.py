@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from PIL import Image, ImageFile
 
+from handler.imaging import bmp_strips
 from handler.imaging.animation import render_animation
 from handler.imaging.colour import reducible, to_eight_bit, to_rgb, unpremultiplied
 from handler.imaging.decode import ALLOWED_FORMATS, orientation, orients_on_load, upload_bytes, watch_time
@@ -160,6 +161,10 @@ def _decode_base(
     if rows:
         # Stripped 8-bit TIFF: decoded and shrunk a group of strips at a time.
         reduced = reduce_strips(decoded_groups(image, data, rows, limits), image.size, factor, reducible, limits)
+        return to_rgb(oriented(reduced, turn), image.info.get("icc_profile"))
+    if factor >= 2 and bmp_strips.strips_apply(image):
+        # Uncompressed BMP: each strip decoded from its slice of the upload.
+        reduced = reduce_strips(bmp_strips.decoded_strips(image, factor, limits), image.size, factor, reducible, limits)
         return to_rgb(oriented(reduced, turn), image.info.get("icc_profile"))
     image.seek(0)
     # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for a margin over the target, never less.

@@ -11,7 +11,7 @@ import resource
 
 from PIL import Image
 
-from handler.imaging import png_strips, tiff_strips
+from handler.imaging import bmp_strips, png_strips, tiff_strips
 from handler.imaging.decode import JpegLayout, is_bmp_rle, jpeg_layout, orientation, orients_on_load, upload_bytes
 from handler.imaging.geometry import shrink_factor
 from handler.imaging.limits import MIB
@@ -96,6 +96,10 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
         # Groups of strips: the compressed pieces, the small TIFF, its decoded picture, widened, premultiplied.
         groups = rows * width * 4 * 6
         return RUNTIME_OVERHEAD_BYTES + len(data) + groups + _pipeline_bytes(image.size, target, image.mode, 0)
+    if factor >= 2 and bmp_strips.strips_apply(image):
+        # Strips of rows from slices of the upload: decoded, widened, premultiplied, reduced (4 B/px at most).
+        strips = factor * max(1, bmp_strips.STRIP_ROWS // factor) * width * 4 * 4
+        return RUNTIME_OVERHEAD_BYTES + len(data) + strips + _pipeline_bytes(image.size, target, image.mode, 0)
     if image.format == "WEBP":
         return webp_peak_bytes(image.size, len(data))
     decoded = width * height * stored_bytes(image.mode)

@@ -12,7 +12,8 @@ from handler.imaging import memory, png_strips
 from handler.renditions import RenditionSpec
 from local.samples import encode, photo, transparent_logo
 
-SPECS = [RenditionSpec(), RenditionSpec(name="thumb", width=150, height=150, fit="cover")]
+# The largest is small enough that a 2000x1600 picture is shrunk by 2 or more: the strip path applies.
+SPECS = [RenditionSpec(width=400, height=300), RenditionSpec(name="thumb", width=150, height=150, fit="cover")]
 
 
 def pngs() -> dict[str, bytes]:
@@ -38,7 +39,11 @@ def test_strip_decoding_gives_the_same_bytes_as_the_whole_picture(name, monkeypa
     data = PNGS[name]
     assert png_strips.strips_apply(data)
     # WHEN rendered through strips, and again with the strip path switched off
+    decoded = imaging.decoded_strips
+    calls = []
+    monkeypatch.setattr(imaging, "decoded_strips", lambda *args: calls.append(args) or decoded(*args))
     strips = imaging.render_all(data, SPECS)
+    assert len(calls) == 1  # the strip path was taken
     monkeypatch.setattr(imaging, "strips_apply", lambda data: False)
     whole = imaging.render_all(data, SPECS)
     # THEN every rendition is byte for byte the same
