@@ -148,3 +148,9 @@ def test_a_failed_write_is_one_error_line_naming_the_key(monkeypatch, caplog, er
         "a.jpg",
         str(error),
     )
+
+
+def test_a_value_json_cannot_hold_is_kept_as_its_text():
+    when = datetime(2026, 11, 25, tzinfo=UTC)
+    summary = history.item({"source_key": "a.jpg", "status": "success", "at": when}, when)["summary"]["S"]
+    assert json.loads(summary)["at"] == str(when)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import PurePosixPath
 
 import pytest
 
@@ -162,3 +163,33 @@ def test_outside_lambda_lines_go_to_the_hosts_logging_and_metrics_are_never_filt
     assert log.LOGGER.propagate and not log.LOGGER.handlers
     assert (metric["message"], metric["level"], metric["Count"]) == ("metric", "INFO", 1)
     assert log.METRICS.level == logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    ("write", "level"), [(log.debug, "DEBUG"), (log.info, "INFO"), (log.warning, "WARN"), (log.error, "ERROR")]
+)
+def test_each_writer_passes_its_message_and_fields(restore_logging, caplog, write, level):
+    # GIVEN the logger at DEBUG WHEN a line is written with a field THEN the line has its level, message and field
+    log.configure({"AWS_LAMBDA_LOG_LEVEL": "DEBUG"})
+    with caplog.at_level(logging.DEBUG, logger="image-processor"):
+        write("hello", key="a.jpg")
+    (line,) = log_lines(caplog)
+    assert (line["level"], line["message"], line["key"]) == (level, "hello", "a.jpg")
+
+
+def test_a_value_json_cannot_hold_is_written_as_its_text():
+    assert json.loads(log.line(logging.INFO, "m", {"path": PurePosixPath("a/b")}))["path"] == "a/b"
+
+
+def test_configure_gives_the_metric_logger_its_stdout_lines(restore_logging, capsys):
+    # GIVEN a metric logger without a handler (as before the first configuration)
+    handlers = list(log.METRICS.handlers)
+    log.METRICS.handlers.clear()
+    try:
+        # WHEN the logger is configured and a metric written
+        log.configure({})
+        log.metric({"Count": 2})
+        # THEN the metric is a bare JSON line on stdout
+        assert json.loads(capsys.readouterr().out)["Count"] == 2
+    finally:
+        log.METRICS.handlers[:] = handlers
