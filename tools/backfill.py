@@ -95,7 +95,11 @@ def required(outputs: dict[str, Any], key: str, hint: str) -> str:
 
 
 def created_event(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
-    """The ObjectCreated event S3 would send for this object (key URL-encoded as S3 does)."""
+    """The ObjectCreated event S3 would send for this object (key URL-encoded as S3 does), without e-mail.
+
+    `"notify": false` keeps a backfill from e-mailing once per object, and lets the function skip
+    objects whose renditions are current (docs/events.md, "Re-runs").
+    """
     return {
         "Records": [
             {
@@ -111,7 +115,8 @@ def created_event(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]
                     "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag},
                 },
             }
-        ]
+        ],
+        "notify": False,
     }
 
 
