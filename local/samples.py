@@ -22,7 +22,9 @@ STORED_FOR_ORIENTATION = {
 
 
 def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    """Encode an image to bytes in the given Pillow format."""
+    """Encode an image to bytes in the given Pillow format (PNG at zlib level 1 unless asked otherwise)."""
+    if fmt == "PNG":
+        params.setdefault("compress_level", 1)  # level 6 spends seconds on noisy test pictures, for nothing
     buffer = io.BytesIO()
     image.save(buffer, fmt, **params)
     return buffer.getvalue()
