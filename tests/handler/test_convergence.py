@@ -237,7 +237,7 @@ class VersionedConvergence(Convergence):
 
 
 SETTINGS = settings(
-    max_examples=20,
+    max_examples=12,
     stateful_step_count=10,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -16,8 +16,8 @@ def row(table: str, name: str) -> str:
 
 
 def test_every_upload_is_accounted_for_under_write_faults_and_sns_outage(capfd, tmp_path):
-    # GIVEN 30% of destination writes failing and SNS down, WHEN 40 uploads run through 2 workers
-    arguments = ["--count", "40", "--workers", "2", "--fault", "put=0.3", "--fault", "sns", "--log-dir", str(tmp_path)]
+    # GIVEN 30% of destination writes failing and SNS down, WHEN 30 uploads run through 2 workers
+    arguments = ["--count", "30", "--workers", "2", "--fault", "put=0.3", "--fault", "sns", "--log-dir", str(tmp_path)]
     status = load.main(arguments)
     captured = capfd.readouterr()  # the worker processes' output too
     table = captured.out
