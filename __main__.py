@@ -31,7 +31,7 @@ function_args = config.function_args(account_id, region, buckets, function_code)
 processor = NotifyingFunction("processor", function_args)
 # The API runs from the image function's archive, which holds the api package too.
 api = UploadApi("api", config.api_args(region, buckets, processor, function_args)) if config.api_enabled else None
-backfill_args = config.backfill_args(account_id, buckets, processor)
+backfill_args = config.backfill_args(account_id, region, buckets, processor)
 backfill = BackfillWorkflow("backfill", backfill_args) if backfill_args is not None else None
 
 alarm_args = config.alarm_args(account_id, region, buckets, processor, function_args.timeout_seconds)
@@ -39,11 +39,7 @@ watched = [part for part in (api, backfill) if part is not None]
 alarm_args = dataclasses.replace(
     alarm_args,
     extra_alarms=[*alarm_args.extra_alarms, *(AlarmSpec(**spec) for part in watched for spec in part.alarm_specs)],
-    extra_widgets=[
-        *alarm_args.extra_widgets,
-        *(api.dashboard_widgets if api else []),
-        *(backfill.dashboard_widgets(region) if backfill else []),
-    ],
+    extra_widgets=[*alarm_args.extra_widgets, *(widget for part in watched for widget in part.dashboard_widgets)],
 )
 alarms = AlarmSet("alarms", alarm_args)
 

@@ -40,6 +40,7 @@ class BackfillWorkflowArgs:
     source_bucket_name: pulumi.Input[str]
     source_bucket_arn: pulumi.Input[str]
     results_bucket_name: str
+    region: str
     max_concurrency: int = 100
     tolerated_failure_percent: float = 5.0
     batch_size: int = 10
@@ -260,7 +261,7 @@ class BackfillWorkflow(pulumi.ComponentResource):
 
     Also: its own log group, a results bucket locked down like the image buckets (the image function's
     role has no access to it), a least-privilege role, and the metric behind the above-tolerance alarm.
-    The alarms themselves are data (`alarm_specs`, `dashboard_widget`) for AlarmSet.
+    The alarms themselves are data (`alarm_specs`, `dashboard_widgets`) for AlarmSet.
     """
 
     state_machine: aws.sfn.StateMachine
@@ -268,6 +269,7 @@ class BackfillWorkflow(pulumi.ComponentResource):
     log_group: aws.cloudwatch.LogGroup
     results_bucket: aws.s3.Bucket
     alarm_specs: list[dict[str, Any]]
+    dashboard_widgets: list[pulumi.Output[dict[str, Any]]]
 
     def __init__(self, name: str, args: BackfillWorkflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("image-processor:workflow:BackfillWorkflow", name, None, opts)
@@ -294,6 +296,9 @@ class BackfillWorkflow(pulumi.ComponentResource):
         self._permissions(name)
         self._tolerance_metric(name)
         self.alarm_specs = alarm_specs(self.state_machine.arn, args.state_machine_name)
+        self.dashboard_widgets = [
+            self.state_machine.arn.apply(lambda arn: dashboard_widget(args.region, arn, args.state_machine_name, 300))
+        ]
         self.register_outputs(
             {
                 "state_machine_arn": self.state_machine.arn,
@@ -301,11 +306,6 @@ class BackfillWorkflow(pulumi.ComponentResource):
                 "log_group_name": self.log_group.name,
             }
         )
-
-    def dashboard_widgets(self, region: str, period_seconds: int = 300) -> list[pulumi.Output[dict[str, Any]]]:
-        """The workflow's dashboard widget, for `AlarmSetArgs.extra_widgets`."""
-        name = self._args.state_machine_name
-        return [self.state_machine.arn.apply(lambda arn: dashboard_widget(region, arn, name, period_seconds))]
 
     def _state_machine(self, name: str, log_delivery: aws.iam.RolePolicy) -> aws.sfn.StateMachine:
         args = self._args

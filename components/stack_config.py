@@ -272,7 +272,7 @@ class StackConfig:
         )
 
     def backfill_args(
-        self, account_id: str, buckets: ProcessedBucketPair, function: NotifyingFunction
+        self, account_id: str, region: str, buckets: ProcessedBucketPair, function: NotifyingFunction
     ) -> BackfillWorkflowArgs | None:
         """The backfill workflow's settings (issue 16), or None unless `backfillWorkflow` is true."""
         if not self._read(BACKFILL_SWITCH):
@@ -287,6 +287,7 @@ class StackConfig:
                 source_bucket_name=buckets.source_bucket_name,
                 source_bucket_arn=buckets.source_bucket_arn,
                 results_bucket_name=bucket_name("backfill-results", self.stack, account_id),
+                region=region,
                 **args,
             )
         )

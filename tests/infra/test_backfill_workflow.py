@@ -35,6 +35,7 @@ WORKFLOW = BackfillWorkflowArgs(
     source_bucket_name="team-uploads",
     source_bucket_arn="arn:aws:s3:::team-uploads",
     results_bucket_name="team-backfill-results",
+    region=REGION,
 )
 
 
@@ -218,9 +219,7 @@ def test_log_group_keeps_its_retention_and_a_filter_counts_runs_above_tolerance(
 def test_alarm_specs_and_widget_name_this_state_machine(run_pulumi: Runner):
     def program() -> pulumi.Output[Any]:
         workflow = BackfillWorkflow("bf", WORKFLOW)
-        return pulumi.Output.all(
-            workflow.alarm_specs[0]["dimensions"]["StateMachineArn"], *workflow.dashboard_widgets("eu-west-1")
-        )
+        return pulumi.Output.all(workflow.alarm_specs[0]["dimensions"]["StateMachineArn"], *workflow.dashboard_widgets)
 
     deployment = run_pulumi(program)
     arn, widget = deployment.returned

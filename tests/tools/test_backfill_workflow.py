@@ -59,6 +59,7 @@ ARGS = BackfillWorkflowArgs(
     source_bucket_name=SOURCE,
     source_bucket_arn=f"arn:aws:s3:::{SOURCE}",
     results_bucket_name=RESULTS,
+    region=REGION,
     max_concurrency=3,
     tolerated_failure_percent=10,
     retry_interval_seconds=1,
