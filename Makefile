@@ -23,7 +23,7 @@ load: .venv/.synced  ## Load and fault test of the local pipeline
 	$(RUN) python -m local.load $(ARGS)
 
 test: lint chromium  ## Lint, type-check and run every hermetic test (installs Debian's chromium when missing)
-	$(RUN) pytest -n 2 -m "not network and not hostile" $(ARGS)
+	$(RUN) pytest -n 2 --dist worksteal -m "not network and not hostile" $(ARGS)
 
 test-hostile: .venv/.synced  ## Hostile inputs, each in a resource-limited process, two at a time (slow)
 	$(RUN) pytest -n 2 -m hostile tests/hostile $(ARGS)
