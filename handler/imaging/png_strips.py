@@ -66,7 +66,7 @@ def decoded_strips(data: bytes, factor: int, limits: Limits) -> Iterator[Image.I
     template = PngImagePlugin.PngImageFile(io.BytesIO(data))
     high_bytes = depth == 16 and colour_type != _GREY
     mode, rawmode = PngImagePlugin._MODES[(8, colour_type)] if high_bytes else (template.mode, template.tile[0].args)
-    stream = _Inflater(body for kind, body in _chunks(data) if kind == b"IDAT")
+    stream = Inflater(body for kind, body in _chunks(data) if kind == b"IDAT")
     previous = b""
     for top in range(0, height, rows):
         limits.check_time("decoding PNG")
@@ -113,8 +113,8 @@ def _feed(decoder: Any, data: bytes) -> None:
         raise OSError(f"cannot decode PNG strip (decoder error {error})")
 
 
-class _Inflater:
-    """The inflated IDAT stream, read in pieces of at most a given size (never more is held)."""
+class Inflater:
+    """An inflated zlib stream (PNG's IDAT, a TIFF strip) read a piece at a time: never more is held."""
 
     def __init__(self, chunks: Iterator[memoryview]) -> None:
         self._chunks = chunks

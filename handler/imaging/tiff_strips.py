@@ -1,19 +1,24 @@
-"""TIFF decoded in groups of strips: the full-size picture never exists.
+"""TIFF decoded in groups of rows: the full-size picture never exists.
 
 TIFF strips are compressed independently, so a group of them is handed to Pillow/libtiff as a small TIFF
 of its own (the original's layout tags, a shorter ImageLength, offsets into the copied strip bytes).
-Single-page, stripped, chunky 8-bit TIFFs without an orientation only; the rest takes the whole path.
+A TIFF stored as one strip is cut into groups of rows instead: sliced when uncompressed; when deflated,
+inflated a group at a time and stored again as uncompressed deflate blocks, so libtiff still undoes the
+predictor. Single-page, stripped, chunky 8-bit TIFFs without an orientation only (one strip: uncompressed
+or deflated); the rest takes the whole path.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import zlib
 from collections.abc import Iterator
 
 from PIL import Image, TiffImagePlugin, TiffTags
 
 from handler.imaging.limits import Limits
+from handler.imaging.png_strips import Inflater
 
 # About this many rows per group (rounded to whole strips and shrink factors).
 GROUP_ROWS = 64
@@ -23,6 +28,8 @@ MAX_GROUP_ROWS = 1024
 _LAYOUT_TAGS = (256, 258, 259, 262, 277, 278, 284, 317, 320, 338, 339)
 _IMAGE_LENGTH, _STRIP_OFFSETS, _STRIP_BYTE_COUNTS, _ROWS_PER_STRIP = 257, 273, 279, 278
 _COMPRESSIONS = (1, 5, 8, 32773, 32946)  # none, LZW, deflate, PackBits, old deflate
+# A single strip is read a group of rows at a time only where that needs no decoder: none, deflate.
+_UNCOMPRESSED, _DEFLATE = (1,), (8, 32946)
 
 
 def group_rows(image: Image.Image, factor: int) -> int:
@@ -44,7 +51,9 @@ def group_rows(image: Image.Image, factor: int) -> int:
     if not suitable:
         return 0
     per_strip = min(int(tags.get(_ROWS_PER_STRIP, image.height)), image.height)
-    unit = math.lcm(per_strip, factor)
+    if per_strip == image.height and tags.get(259, 1) not in _UNCOMPRESSED + _DEFLATE:
+        return 0
+    unit = factor if per_strip == image.height else math.lcm(per_strip, factor)
     rows = unit * max(1, GROUP_ROWS // unit)
     return rows if rows <= MAX_GROUP_ROWS and rows < image.height else 0
 
@@ -54,21 +63,43 @@ def decoded_groups(image: Image.Image, data: bytes, rows: int, limits: Limits) -
     tags = image.tag_v2  # type: ignore[attr-defined]
     per_strip = min(int(tags.get(_ROWS_PER_STRIP, image.height)), image.height)
     offsets, counts = tuple(tags[_STRIP_OFFSETS]), tuple(tags[_STRIP_BYTE_COUNTS])
-    strips_per_group = rows // per_strip
-    for first in range(0, len(offsets), strips_per_group):
+    if per_strip == image.height:
+        groups = _cut_strip(tags, memoryview(data)[offsets[0] : offsets[0] + counts[0]], image.size, rows)
+    else:
+        groups = _strip_groups(data, offsets, counts, rows // per_strip)
+    for top, pieces in zip(range(0, image.height, rows), groups, strict=False):
         limits.check_time("decoding TIFF")
-        top = first * per_strip
-        if top >= image.height:
-            break
-        height = min(rows, image.height - top)
-        chosen = range(first, min(first + strips_per_group, len(offsets)))
-        pieces = [data[offsets[i] : offsets[i] + counts[i]] for i in chosen]
-        group = Image.open(io.BytesIO(_small_tiff(tags, image.width, height, pieces)))
+        group = Image.open(io.BytesIO(_small_tiff(tags, image.width, min(rows, image.height - top), pieces)))
         group.load()
         yield group
 
 
-def _small_tiff(tags: TiffImagePlugin.ImageFileDirectory_v2, width: int, height: int, pieces: list[bytes]) -> bytes:
+def _strip_groups(
+    data: bytes, offsets: tuple[int, ...], counts: tuple[int, ...], per_group: int
+) -> Iterator[list[bytes | memoryview]]:
+    """The compressed strips, `per_group` at a time."""
+    for first in range(0, len(offsets), per_group):
+        yield [data[offsets[i] : offsets[i] + counts[i]] for i in range(first, min(first + per_group, len(offsets)))]
+
+
+def _cut_strip(
+    tags: TiffImagePlugin.ImageFileDirectory_v2, strip: memoryview, size: tuple[int, int], rows: int
+) -> Iterator[list[bytes | memoryview]]:
+    """The one strip of a TIFF as strips of `rows` rows each (the last may be shorter), compressed as it is."""
+    row_bytes = size[0] * int(tags.get(277, 1))  # 8 bits per sample
+    deflated = tags.get(259, 1) in _DEFLATE
+    stream = Inflater(iter([memoryview(strip)]))
+    for top in range(0, size[1], rows):
+        wanted = min(rows, size[1] - top) * row_bytes
+        raw = stream.read(wanted) if deflated else strip[top * row_bytes : top * row_bytes + wanted]
+        if len(raw) < wanted:
+            raise OSError("TIFF image data is truncated")
+        yield [zlib.compress(raw, 0) if deflated else raw]
+
+
+def _small_tiff(
+    tags: TiffImagePlugin.ImageFileDirectory_v2, width: int, height: int, pieces: list[bytes | memoryview]
+) -> bytes:
     ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
     for tag in _LAYOUT_TAGS:
         if tag in tags:

@@ -16,19 +16,41 @@ SPECS = [RenditionSpec(), RenditionSpec(name="thumb", width=150, height=150, fit
 PICTURE = photo(1999, 1601)  # odd sizes: the last group and the last box are partial
 
 
+# Pillow writes an uncompressed TIFF as one strip, and a compressed one as one strip when asked.
+ONE_STRIP = {"strip_size": 2**30}
+PREDICTOR = {"tiffinfo": {317: 2}}  # horizontal differencing before deflate
+
+
 @pytest.mark.parametrize(
-    ("mode", "compression"),
+    ("mode", "params"),
     [
-        ("RGB", "tiff_adobe_deflate"),
-        ("RGB", "tiff_lzw"),
-        ("L", "packbits"),
-        ("RGBA", "tiff_adobe_deflate"),
-        ("CMYK", "tiff_lzw"),
+        ("RGB", {"compression": "tiff_adobe_deflate"}),
+        ("RGB", {"compression": "tiff_lzw"}),
+        ("L", {"compression": "packbits"}),
+        ("RGBA", {"compression": "tiff_adobe_deflate"}),
+        ("CMYK", {"compression": "tiff_lzw"}),
+        ("RGB", {}),
+        ("LA", {}),
+        ("RGBA", {"compression": "tiff_adobe_deflate", **ONE_STRIP}),
+        ("L", {"compression": "tiff_adobe_deflate", **ONE_STRIP, **PREDICTOR}),
+        ("RGB", {"compression": "tiff_adobe_deflate", **ONE_STRIP, **PREDICTOR}),
+    ],
+    ids=[
+        "RGB-deflate",
+        "RGB-lzw",
+        "L-packbits",
+        "RGBA-deflate",
+        "CMYK-lzw",
+        "RGB-one-strip-uncompressed",
+        "LA-one-strip-uncompressed",
+        "RGBA-one-strip-deflate",
+        "L-one-strip-deflate-predictor",
+        "RGB-one-strip-deflate-predictor",
     ],
 )
-def test_group_decoding_gives_the_same_bytes_as_the_whole_picture(mode, compression, monkeypatch):
-    # GIVEN a stripped 8-bit TIFF the group path takes
-    data = encode(PICTURE.convert(mode), "TIFF", compression=compression)
+def test_group_decoding_gives_the_same_bytes_as_the_whole_picture(mode, params, monkeypatch):
+    # GIVEN an 8-bit TIFF the group path takes: strips, or one strip cut into groups of rows
+    data = encode(PICTURE.convert(mode), "TIFF", **params)
     assert tiff_strips.group_rows(Image.open(io.BytesIO(data)), 2)
     # WHEN rendered through groups of strips, and again with the group path switched off
     groups = imaging.render_all(data, SPECS)
@@ -41,13 +63,14 @@ def test_group_decoding_gives_the_same_bytes_as_the_whole_picture(mode, compress
 @pytest.mark.parametrize(
     ("picture", "params"),
     [
-        (PICTURE, {}),  # uncompressed: written by Pillow as one strip
+        (PICTURE, {"compression": "tiff_lzw", **ONE_STRIP}),  # one strip that only libtiff can cut
+        (PICTURE, {"compression": "packbits", **ONE_STRIP}),
         (PICTURE, {"compression": "jpeg"}),  # JPEG tables shared between strips
         (PICTURE.convert("P"), {"compression": "tiff_lzw"}),  # palette
         (PICTURE, {"compression": "tiff_lzw", "tiffinfo": {0x0112: 6}}),  # turned by Pillow while loading
         (Image.new("I;16", (1999, 1601)), {"compression": "tiff_lzw"}),  # 16-bit
     ],
-    ids=["one-strip", "jpeg", "palette", "orientation", "16-bit"],
+    ids=["one-strip-lzw", "one-strip-packbits", "jpeg", "palette", "orientation", "16-bit"],
 )
 def test_other_tiffs_take_the_whole_picture_path(picture, params):
     assert tiff_strips.group_rows(Image.open(io.BytesIO(encode(picture, "TIFF", **params))), 2) == 0
@@ -66,6 +89,41 @@ def test_damaged_strips_in_the_group_path_are_corrupt():
     data = encode(PICTURE, "TIFF", compression="tiff_adobe_deflate")
     third = len(data) // 3
     damaged = data[:third] + bytes(third) + data[2 * third :]
+    # THEN it is refused as corrupt
+    with pytest.raises(imaging.CorruptImage):
+        imaging.render(damaged)
+
+
+def test_one_strip_model_is_small_and_an_80_mp_deflate_tiff_is_accepted():
+    # GIVEN an 80 MP RGB TIFF deflated as one strip (flat, so it is quick to make)
+    data = encode(Image.new("RGB", (10_000, 8_000), (1, 2, 3)), "TIFF", compression="tiff_adobe_deflate", **ONE_STRIP)
+    image = Image.open(io.BytesIO(data))
+    # THEN the model counts groups of rows, not the 320 MB picture or the strip, within 60% of 512 MB
+    estimate = imaging.estimated_peak_bytes(image, (800, 600))
+    assert estimate - memory.RUNTIME_OVERHEAD_BYTES - len(data) < 64 * 2**20
+    assert estimate < 0.6 * 512 * 2**20
+
+
+def test_one_uncompressed_strip_cut_short_is_corrupt():
+    # GIVEN an uncompressed one-strip TIFF cut halfway through its strip (Pillow writes the IFD first)
+    data = encode(PICTURE, "TIFF")
+    tags = Image.open(io.BytesIO(data)).tag_v2
+    (offset,), (count,) = tags[273], tags[279]
+    short = data[: offset + count // 2]
+    # WHEN rendered through groups of rows
+    assert tiff_strips.group_rows(Image.open(io.BytesIO(short)), 2)
+    # THEN it is refused as corrupt
+    with pytest.raises(imaging.CorruptImage):
+        imaging.render(short)
+
+
+def test_one_deflated_strip_damaged_is_corrupt():
+    # GIVEN a one-strip deflate TIFF whose strip starts with 64 zero bytes, not a zlib stream (its IFD is intact)
+    data = encode(PICTURE, "TIFF", compression="tiff_adobe_deflate", **ONE_STRIP)
+    (offset,) = Image.open(io.BytesIO(data)).tag_v2[273]
+    damaged = data[:offset] + bytes(64) + data[offset + 64 :]
+    # WHEN rendered through groups of rows
+    assert tiff_strips.group_rows(Image.open(io.BytesIO(damaged)), 2)
     # THEN it is refused as corrupt
     with pytest.raises(imaging.CorruptImage):
         imaging.render(damaged)
