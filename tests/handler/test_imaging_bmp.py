@@ -13,8 +13,8 @@ from handler.imaging import bmp_strips, memory
 from handler.renditions import RenditionSpec
 from local.samples import encode, photo
 
-# The largest is small enough that a 2000x1600 picture is shrunk by 2 or more: the strip path applies.
-SPECS = [RenditionSpec(width=400, height=300), RenditionSpec(name="thumb", width=150, height=150, fit="cover")]
+# The largest is small enough that a 1000x800 picture is shrunk by 2 or more: the strip path applies.
+SPECS = [RenditionSpec(width=200, height=150), RenditionSpec(name="thumb", width=75, height=75, fit="cover")]
 
 
 def top_down(data: bytes) -> bytes:
@@ -26,7 +26,7 @@ def top_down(data: bytes) -> bytes:
 
 
 def bmps() -> dict[str, bytes]:
-    picture = photo(1999, 1601)  # odd sizes: the last strip, the last box and the row padding are partial
+    picture = photo(999, 801)  # odd sizes: the last strip, the last box and the row padding are partial
     rgb = encode(picture, "BMP")
     return {
         "RGB": rgb,

@@ -12,8 +12,9 @@ from handler.imaging import memory, tiff_strips
 from handler.renditions import RenditionSpec
 from local.samples import encode, photo
 
-SPECS = [RenditionSpec(), RenditionSpec(name="thumb", width=150, height=150, fit="cover")]
-PICTURE = photo(1999, 1601)  # odd sizes: the last group and the last box are partial
+# The largest is small enough that the picture is shrunk by 2 or more: the group path applies.
+SPECS = [RenditionSpec(width=200, height=150), RenditionSpec(name="thumb", width=75, height=75, fit="cover")]
+PICTURE = photo(999, 801)  # odd sizes: the last group and the last box are partial
 
 
 # Pillow writes an uncompressed TIFF as one strip, and a compressed one as one strip when asked.
@@ -53,7 +54,11 @@ def test_group_decoding_gives_the_same_bytes_as_the_whole_picture(mode, params, 
     data = encode(PICTURE.convert(mode), "TIFF", **params)
     assert tiff_strips.group_rows(Image.open(io.BytesIO(data)), 2)
     # WHEN rendered through groups of strips, and again with the group path switched off
+    decoded = imaging.decoded_groups
+    calls = []
+    monkeypatch.setattr(imaging, "decoded_groups", lambda *args: calls.append(args) or decoded(*args))
     groups = imaging.render_all(data, SPECS)
+    assert len(calls) == 1  # the group path was taken
     monkeypatch.setattr(imaging, "group_rows", lambda image, factor: 0)
     whole = imaging.render_all(data, SPECS)
     # THEN every rendition is byte for byte the same
@@ -68,7 +73,7 @@ def test_group_decoding_gives_the_same_bytes_as_the_whole_picture(mode, params, 
         (PICTURE, {"compression": "jpeg"}),  # JPEG tables shared between strips
         (PICTURE.convert("P"), {"compression": "tiff_lzw"}),  # palette
         (PICTURE, {"compression": "tiff_lzw", "tiffinfo": {0x0112: 6}}),  # turned by Pillow while loading
-        (Image.new("I;16", (1999, 1601)), {"compression": "tiff_lzw"}),  # 16-bit
+        (Image.new("I;16", (999, 801)), {"compression": "tiff_lzw"}),  # 16-bit
     ],
     ids=["one-strip-lzw", "one-strip-packbits", "jpeg", "palette", "orientation", "16-bit"],
 )
