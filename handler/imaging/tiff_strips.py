@@ -22,11 +22,13 @@ from handler.imaging.png_strips import Inflater
 
 # About this many rows per group (rounded to whole strips and shrink factors).
 GROUP_ROWS = 64
-# Groups longer than this (huge strips, awkward factors) are not worth it: the whole path is used.
+# Groups longer than this (huge strips or tiles, awkward factors) are not worth it: the whole path is used.
 MAX_GROUP_ROWS = 1024
 # The tags a group needs to decode like the whole picture: layout, compression, colour, predictor.
-_LAYOUT_TAGS = (256, 258, 259, 262, 277, 278, 284, 317, 320, 338, 339)
-_IMAGE_LENGTH, _STRIP_OFFSETS, _STRIP_BYTE_COUNTS, _ROWS_PER_STRIP = 257, 273, 279, 278
+_LAYOUT_TAGS = (256, 258, 259, 262, 277, 278, 284, 317, 320, 322, 323, 338, 339)
+_IMAGE_LENGTH, _ROWS_PER_STRIP, _TILE_WIDTH, _TILE_LENGTH = 257, 278, 322, 323
+# Where the pieces are and how long they are: strips, or tiles (row by row of tiles).
+_STRIPS, _TILES = (273, 279), (324, 325)
 _COMPRESSIONS = (1, 5, 8, 32773, 32946)  # none, LZW, deflate, PackBits, old deflate
 # A single strip is read a group of rows at a time only where that needs no decoder: none, deflate.
 _UNCOMPRESSED, _DEFLATE = (1,), (8, 32946)
@@ -41,19 +43,18 @@ def group_rows(image: Image.Image, factor: int) -> int:
     suitable = (
         tags.get(259, 1) in _COMPRESSIONS
         and tags.get(284, 1) == 1
-        and 322 not in tags  # tiled
         and tags.get(0x0112, 1) == 1
         and all(int(b) == 8 for b in (bits if isinstance(bits, tuple) else (bits,)))
         and image.mode in ("L", "RGB", "RGBA", "CMYK", "LA")
-        and _STRIP_OFFSETS in tags
-        and _STRIP_BYTE_COUNTS in tags
+        and all(tag in tags for tag in _layout(tags))
     )
     if not suitable:
         return 0
-    per_strip = min(int(tags.get(_ROWS_PER_STRIP, image.height)), image.height)
-    if per_strip == image.height and tags.get(259, 1) not in _UNCOMPRESSED + _DEFLATE:
+    per_piece = _rows_per_piece(tags, image.height)
+    one_strip = per_piece == image.height and _TILE_WIDTH not in tags
+    if one_strip and tags.get(259, 1) not in _UNCOMPRESSED + _DEFLATE:
         return 0
-    unit = factor if per_strip == image.height else math.lcm(per_strip, factor)
+    unit = factor if one_strip else math.lcm(per_piece, factor)
     rows = unit * max(1, GROUP_ROWS // unit)
     return rows if rows <= MAX_GROUP_ROWS and rows < image.height else 0
 
@@ -61,12 +62,14 @@ def group_rows(image: Image.Image, factor: int) -> int:
 def decoded_groups(image: Image.Image, data: bytes, rows: int, limits: Limits) -> Iterator[Image.Image]:
     """The picture as consecutive groups of `rows` rows (the last may be shorter)."""
     tags = image.tag_v2  # type: ignore[attr-defined]
-    per_strip = min(int(tags.get(_ROWS_PER_STRIP, image.height)), image.height)
-    offsets, counts = tuple(tags[_STRIP_OFFSETS]), tuple(tags[_STRIP_BYTE_COUNTS])
-    if per_strip == image.height:
+    per_piece = _rows_per_piece(tags, image.height)
+    offsets_tag, counts_tag = _layout(tags)
+    offsets, counts = tuple(tags[offsets_tag]), tuple(tags[counts_tag])
+    if per_piece == image.height and _TILE_WIDTH not in tags:
         groups = _cut_strip(tags, memoryview(data)[offsets[0] : offsets[0] + counts[0]], image.size, rows)
     else:
-        groups = _strip_groups(data, offsets, counts, rows // per_strip)
+        across = math.ceil(image.width / int(tags[_TILE_WIDTH])) if _TILE_WIDTH in tags else 1
+        groups = _piece_groups(data, offsets, counts, rows // per_piece * across)
     for top, pieces in zip(range(0, image.height, rows), groups, strict=False):
         limits.check_time("decoding TIFF")
         group = Image.open(io.BytesIO(_small_tiff(tags, image.width, min(rows, image.height - top), pieces)))
@@ -74,10 +77,19 @@ def decoded_groups(image: Image.Image, data: bytes, rows: int, limits: Limits) -
         yield group
 
 
-def _strip_groups(
+def _layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> tuple[int, int]:
+    return _TILES if _TILE_WIDTH in tags else _STRIPS
+
+
+def _rows_per_piece(tags: TiffImagePlugin.ImageFileDirectory_v2, height: int) -> int:
+    """Rows in each strip, or in each row of tiles."""
+    return min(int(tags.get(_TILE_LENGTH, tags.get(_ROWS_PER_STRIP, height))), height)
+
+
+def _piece_groups(
     data: bytes, offsets: tuple[int, ...], counts: tuple[int, ...], per_group: int
 ) -> Iterator[list[bytes | memoryview]]:
-    """The compressed strips, `per_group` at a time."""
+    """The compressed strips or tiles, `per_group` at a time."""
     for first in range(0, len(offsets), per_group):
         yield [data[offsets[i] : offsets[i] + counts[i]] for i in range(first, min(first + per_group, len(offsets)))]
 
@@ -107,13 +119,17 @@ def _small_tiff(
             ifd.tagtype[tag] = tags.tagtype[tag]
     ifd[256], ifd[_IMAGE_LENGTH] = width, height
     ifd.tagtype[256] = ifd.tagtype[_IMAGE_LENGTH] = TiffTags.LONG
-    ifd[_STRIP_BYTE_COUNTS] = tuple(len(piece) for piece in pieces)
-    ifd.tagtype[_STRIP_BYTE_COUNTS] = ifd.tagtype[_STRIP_OFFSETS] = TiffTags.LONG
-    # Relative to the end of the directory: Pillow's writer adds where the directory ends.
+    offsets_tag, counts_tag = _layout(tags)
+    ifd[counts_tag] = tuple(len(piece) for piece in pieces)
+    ifd.tagtype[counts_tag] = ifd.tagtype[offsets_tag] = TiffTags.LONG
+    # Relative to the end of the directory: Pillow's writer adds where the directory ends to strip offsets,
+    # and tile offsets are moved here (the directory's size does not depend on their values).
     starts, position = [], 0
     for piece in pieces:
         starts.append(position)
         position += len(piece)
-    ifd[_STRIP_OFFSETS] = tuple(starts)
-    ifd.tagtype[_STRIP_OFFSETS] = TiffTags.LONG
+    ifd[offsets_tag] = tuple(starts)
+    if offsets_tag == _TILES[0]:
+        end = 8 + len(ifd.tobytes(8))
+        ifd[offsets_tag] = tuple(end + start for start in starts)
     return b"II*\x00" + (8).to_bytes(4, "little") + ifd.tobytes(8) + b"".join(pieces)

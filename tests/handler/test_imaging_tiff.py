@@ -11,6 +11,7 @@ from handler import imaging
 from handler.imaging import memory, tiff_strips
 from handler.renditions import RenditionSpec
 from local.samples import encode, photo
+from tests.hostile import writers
 
 # The largest is small enough that the picture is shrunk by 2 or more: the group path applies.
 SPECS = [RenditionSpec(width=200, height=150), RenditionSpec(name="thumb", width=75, height=75, fit="cover")]
@@ -63,6 +64,35 @@ def test_group_decoding_gives_the_same_bytes_as_the_whole_picture(mode, params, 
     whole = imaging.render_all(data, SPECS)
     # THEN every rendition is byte for byte the same
     assert [r.data for r in groups] == [r.data for r in whole]  # type: ignore[union-attr]
+
+
+def tiled(compression: str, tile: tuple[int, int], bits: tuple[int, ...] = (8, 8, 8), photometric: int = 2) -> bytes:
+    """A tiled TIFF of noise (Pillow writes no tiles); partial tiles at the right and bottom edges."""
+    page = writers.TiffPage(999, 801, bits, photometric, compression, tile=tile, rows=writers.Rows(seed=11))
+    return writers.tiff([page])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [tiled("deflate", (128, 32)), tiled("none", (64, 16), (8,), 1), tiled("packbits", (48, 96), (8, 8, 8, 8), 5)],
+    ids=["RGB-deflate", "L-uncompressed", "CMYK-packbits"],
+)
+def test_tiled_tiff_rows_of_tiles_give_the_same_bytes_as_the_whole_picture(data, monkeypatch):
+    # GIVEN a tiled 8-bit TIFF the group path takes, a row of tiles (or a few) at a time
+    assert tiff_strips.group_rows(Image.open(io.BytesIO(data)), 2)
+    # WHEN rendered through groups, and again with the group path switched off
+    groups = imaging.render_all(data, SPECS)
+    monkeypatch.setattr(imaging, "group_rows", lambda image, factor: 0)
+    whole = imaging.render_all(data, SPECS)
+    # THEN every rendition is byte for byte the same
+    assert [r.data for r in groups] == [r.data for r in whole]  # type: ignore[union-attr]
+
+
+def test_tiles_taller_than_a_group_take_the_whole_picture_path():
+    # GIVEN a TIFF whose one row of tiles is the whole picture
+    image = Image.open(io.BytesIO(tiled("deflate", (1024, 1024))))
+    # THEN it is not cut into groups
+    assert tiff_strips.group_rows(image, 2) == 0
 
 
 @pytest.mark.parametrize(
