@@ -35,7 +35,7 @@ _UNCOMPRESSED, _DEFLATE = (1,), (8, 32946)
 
 
 def group_rows(image: Image.Image, factor: int) -> int:
-    """Rows per group for `image` shrunk by `factor`, or 0 when this path does not apply."""
+    """Rows per group for `image` shrunk by `factor` (a multiple of it), or 0 when this path does not apply."""
     tags = getattr(image, "tag_v2", None)
     if image.format != "TIFF" or tags is None or getattr(image, "n_frames", 1) != 1:
         return 0
@@ -48,33 +48,82 @@ def group_rows(image: Image.Image, factor: int) -> int:
         and image.mode in ("L", "RGB", "RGBA", "CMYK", "LA")
         and all(tag in tags for tag in _layout(tags))
     )
-    if not suitable:
+    if not suitable or (_one_strip(image) and tags.get(259, 1) not in _UNCOMPRESSED + _DEFLATE):
         return 0
-    per_piece = _rows_per_piece(tags, image.height)
-    one_strip = per_piece == image.height and _TILE_WIDTH not in tags
-    if one_strip and tags.get(259, 1) not in _UNCOMPRESSED + _DEFLATE:
-        return 0
-    unit = factor if one_strip else math.lcm(per_piece, factor)
-    rows = unit * max(1, GROUP_ROWS // unit)
-    return rows if rows <= MAX_GROUP_ROWS and rows < image.height else 0
+    rows = factor * max(1, GROUP_ROWS // factor)
+    held = held_rows(image, rows)
+    return rows if held <= MAX_GROUP_ROWS and held < image.height else 0
+
+
+def held_rows(image: Image.Image, rows: int) -> int:
+    """Rows libtiff decodes at once for groups of `rows`: whole strips or rows of tiles, or `rows` of one strip."""
+    if _one_strip(image):
+        return rows
+    per_piece = _rows_per_piece(image.tag_v2, image.height)  # type: ignore[attr-defined]
+    return max(rows, per_piece * max(1, GROUP_ROWS // per_piece))
 
 
 def decoded_groups(image: Image.Image, data: bytes, rows: int, limits: Limits) -> Iterator[Image.Image]:
     """The picture as consecutive groups of `rows` rows (the last may be shorter)."""
     tags = image.tag_v2  # type: ignore[attr-defined]
-    per_piece = _rows_per_piece(tags, image.height)
     offsets_tag, counts_tag = _layout(tags)
     offsets, counts = tuple(tags[offsets_tag]), tuple(tags[counts_tag])
-    if per_piece == image.height and _TILE_WIDTH not in tags:
-        groups = _cut_strip(tags, memoryview(data)[offsets[0] : offsets[0] + counts[0]], image.size, rows)
-    else:
-        across = math.ceil(image.width / int(tags[_TILE_WIDTH])) if _TILE_WIDTH in tags else 1
-        groups = _piece_groups(data, offsets, counts, rows // per_piece * across)
-    for top, pieces in zip(range(0, image.height, rows), groups, strict=False):
+    if _one_strip(image):
+        strip = memoryview(data)[offsets[0] : offsets[0] + counts[0]]
+        return _opened(tags, image.size, rows, _cut_strip(tags, strip, image.size, rows), limits)
+    # Whole strips or rows of tiles, about GROUP_ROWS at a time, then cut again into groups of `rows`.
+    per_piece = _rows_per_piece(tags, image.height)
+    across = math.ceil(image.width / int(tags[_TILE_WIDTH])) if _TILE_WIDTH in tags else 1
+    held = held_rows(image, per_piece)
+    pieces = _piece_groups(data, offsets, counts, held // per_piece * across)
+    return _recut(_opened(tags, image.size, held, pieces, limits), rows)
+
+
+def _opened(
+    tags: TiffImagePlugin.ImageFileDirectory_v2,
+    size: tuple[int, int],
+    rows: int,
+    groups: Iterator[list[bytes | memoryview]],
+    limits: Limits,
+) -> Iterator[Image.Image]:
+    """Each group of compressed pieces (`rows` rows, the last may be shorter) decoded as a small TIFF."""
+    for top, pieces in zip(range(0, size[1], rows), groups, strict=False):
         limits.check_time("decoding TIFF")
-        group = Image.open(io.BytesIO(_small_tiff(tags, image.width, min(rows, image.height - top), pieces)))
+        group = Image.open(io.BytesIO(_small_tiff(tags, size[0], min(rows, size[1] - top), pieces)))
         group.load()
         yield group
+
+
+def _recut(groups: Iterator[Image.Image], rows: int) -> Iterator[Image.Image]:
+    """The same rows as strips of `rows` rows (the last may be shorter), whatever the groups' heights."""
+    held: list[Image.Image] = []
+    for group in groups:
+        top = 0
+        while top < group.height:
+            take = min(rows - sum(part.height for part in held), group.height - top)
+            held.append(group.crop((0, top, group.width, top + take)))
+            top += take
+            if sum(part.height for part in held) == rows:
+                yield _stacked(held)
+                held = []
+    if held:
+        yield _stacked(held)
+
+
+def _stacked(parts: list[Image.Image]) -> Image.Image:
+    if len(parts) == 1:
+        return parts[0]
+    strip = Image.new(parts[0].mode, (parts[0].width, sum(part.height for part in parts)))
+    top = 0
+    for part in parts:
+        strip.paste(part, (0, top))
+        top += part.height
+    return strip
+
+
+def _one_strip(image: Image.Image) -> bool:
+    tags = image.tag_v2  # type: ignore[attr-defined]
+    return _TILE_WIDTH not in tags and _rows_per_piece(tags, image.height) == image.height
 
 
 def _layout(tags: TiffImagePlugin.ImageFileDirectory_v2) -> tuple[int, int]:

@@ -15,6 +15,8 @@ from tests.hostile import writers
 
 # The largest is small enough that the picture is shrunk by 2 or more: the group path applies.
 SPECS = [RenditionSpec(width=200, height=150), RenditionSpec(name="thumb", width=75, height=75, fit="cover")]
+# Shrunk by 3: groups are a multiple of 3 rows while strips and tiles are not.
+SPECS_BY_3 = [RenditionSpec(width=150, height=120), RenditionSpec(name="thumb", width=75, height=75, fit="cover")]
 PICTURE = photo(999, 801)  # odd sizes: the last group and the last box are partial
 
 
@@ -78,12 +80,12 @@ def tiled(compression: str, tile: tuple[int, int], bits: tuple[int, ...] = (8, 8
     ids=["RGB-deflate", "L-uncompressed", "CMYK-packbits"],
 )
 def test_tiled_tiff_rows_of_tiles_give_the_same_bytes_as_the_whole_picture(data, monkeypatch):
-    # GIVEN a tiled 8-bit TIFF the group path takes, a row of tiles (or a few) at a time
-    assert tiff_strips.group_rows(Image.open(io.BytesIO(data)), 2)
+    # GIVEN a tiled 8-bit TIFF the group path takes, shrunk by 3: rows of tiles are cut again at 63 rows
+    assert tiff_strips.group_rows(Image.open(io.BytesIO(data)), 3) == 63
     # WHEN rendered through groups, and again with the group path switched off
-    groups = imaging.render_all(data, SPECS)
+    groups = imaging.render_all(data, SPECS_BY_3)
     monkeypatch.setattr(imaging, "group_rows", lambda image, factor: 0)
-    whole = imaging.render_all(data, SPECS)
+    whole = imaging.render_all(data, SPECS_BY_3)
     # THEN every rendition is byte for byte the same
     assert [r.data for r in groups] == [r.data for r in whole]  # type: ignore[union-attr]
 
