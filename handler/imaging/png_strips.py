@@ -48,13 +48,6 @@ def strips_apply(data: bytes) -> bool:
     return depth in (8, 16) and interlace == 0 and b"acTL" not in _chunk_kinds(data)
 
 
-def stored_bytes_per_pixel(data: bytes) -> int:
-    """Bytes per pixel of the PNG's rows as stored (before Pillow keeps the high bytes of 16-bit samples)."""
-    header = _ihdr(data)
-    assert header is not None
-    return _CHANNELS[header[3]] * header[2] // 8
-
-
 def decoded_strips(data: bytes, factor: int, limits: Limits) -> Iterator[Image.Image]:
     """The picture of PNG `data` as consecutive strips, each a multiple of `factor` rows (but the last)."""
     header = _ihdr(data)
@@ -67,7 +60,8 @@ def decoded_strips(data: bytes, factor: int, limits: Limits) -> Iterator[Image.I
     high_bytes = depth == 16 and colour_type != _GREY
     mode, rawmode = PngImagePlugin._MODES[(8, colour_type)] if high_bytes else (template.mode, template.tile[0].args)
     stream = Inflater(body for kind, body in _chunks(data) if kind == b"IDAT")
-    previous = b""
+    # Each strip is decoded behind the row above it, unfiltered; above the first is black, as PNG defines.
+    previous = Image.new(mode, (width, 1)).tobytes("raw", rawmode)
     for top in range(0, height, rows):
         limits.check_time("decoding PNG")
         count = min(rows, height - top)
@@ -79,22 +73,19 @@ def decoded_strips(data: bytes, factor: int, limits: Limits) -> Iterator[Image.I
                 filtered[row : row + 1] + filtered[row + 1 : row + stride : 2]
                 for row in range(0, len(filtered), stride)
             )
-        lead = 1 if previous else 0
-        core = _imaging.new(mode, (width, count + lead))
+        core = _imaging.new(mode, (width, 1 + count))
         decoder = Image._getdecoder(mode, "zip", rawmode)
-        decoder.setimage(core, (0, 0, width, count + lead))
+        decoder.setimage(core, None)  # extents: the whole strip
         try:
-            _feed(decoder, _ZLIB_HEADER + (_stored(b"\x00" + previous) if lead else b""))
+            _feed(decoder, _ZLIB_HEADER + _stored(b"\x00" + previous))
             view = memoryview(filtered)
             for start in range(0, len(view), _STORED_MAX):
                 _feed(decoder, _stored(view[start : start + _STORED_MAX]))
         finally:
             decoder.cleanup()
-        strip = template._new(core)
-        if lead:
-            strip = strip.crop((0, 1, width, count + 1))
+        strip = template._new(core).crop((0, 1, width, 1 + count))
         previous = strip.crop((0, count - 1, width, count)).tobytes("raw", rawmode)
-        yield strip.convert(template.mode) if strip.mode != template.mode else strip
+        yield strip.convert(template.mode)  # 16-bit grey+alpha: LA to RGBA, as Pillow decodes it (else a copy)
 
 
 # A zlib stream header (deflate, 32 KB window, no preset dictionary); the strips' streams are stored blocks.

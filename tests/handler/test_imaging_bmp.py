@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 
 import pytest
 from PIL import Image
@@ -78,3 +79,12 @@ def test_strip_path_model_counts_the_upload_not_the_picture():
     estimate = imaging.estimated_peak_bytes(image, (800, 600))
     assert estimate - memory.RUNTIME_OVERHEAD_BYTES - len(data) < 64 * 2**20
     assert estimate < 512 * 2**20
+
+
+def test_strips_past_the_deadline_run_out_of_time_while_decoding():
+    # GIVEN a deadline already past
+    limits = imaging.Limits(deadline=time.monotonic() - 1)
+    # WHEN the first strip is asked for
+    # THEN the upload ends as out of time, saying where
+    with pytest.raises(imaging.OutOfTime, match="while decoding BMP"):
+        next(bmp_strips.decoded_strips(Image.open(io.BytesIO(BMPS["L"])), 2, limits))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import zlib
 
 import pytest
@@ -45,6 +46,19 @@ def filtered(row: bytes, above: bytes, kind: int, bpp: int) -> bytes:
     return bytes((kind,)) + bytes(out)
 
 
+def chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_file(size: tuple[int, int], depth: int, colour_type: int, rows: list[bytes]) -> bytes:
+    """A PNG of already filtered `rows` (each with its filter byte), deflated in two IDAT chunks."""
+    header = struct.pack(">IIBBBBB", *size, depth, colour_type, 0, 0, 0)
+    pixels = zlib.compress(b"".join(rows), 1)
+    halves = (pixels[: len(pixels) // 2], pixels[len(pixels) // 2 :])
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", header) + b"".join(chunk(b"IDAT", h) for h in halves) + chunk(b"IEND", b"")
+
+
 def png16(picture: Image.Image, colour_type: int) -> bytes:
     """A 16-bit PNG of an 8-bit `picture` (its values as high bytes, varied low bytes), every row filter in turn.
 
@@ -60,23 +74,11 @@ def png16(picture: Image.Image, colour_type: int) -> bytes:
         row[1::2] = bytes((value * 7 + y) & 0xFF for value in row[0::2])
         rows.append(filtered(bytes(row), above, y % 5, bpp))
         above = bytes(row)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    pixels = zlib.compress(b"".join(rows), 1)
-    halves = (pixels[: len(pixels) // 2], pixels[len(pixels) // 2 :])  # two IDAT chunks
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + b"".join(chunk(b"IDAT", h) for h in halves)
-        + chunk(b"IEND", b"")
-    )
+    return png_file(picture.size, 16, colour_type, rows)
 
 
 def png16s() -> dict[str, bytes]:
-    picture = photo(181, 139)  # two strips at a shrink of 2 (odd sizes: the last strip and box are partial)
+    picture = photo(131, 71)  # two strips at a shrink of 2 (odd sizes: the last strip and box are partial)
     with_alpha = picture.copy()
     with_alpha.putalpha(picture.getchannel("G"))
     return {
@@ -89,7 +91,7 @@ def png16s() -> dict[str, bytes]:
 
 PNG16S = png16s()
 # Shrunk by 2: a strip boundary at row 64, which is Paeth-filtered against the last row of the first strip.
-SMALL_SPECS = [RenditionSpec(width=45, height=34), RenditionSpec(name="thumb", width=20, height=20, fit="cover")]
+SMALL_SPECS = [RenditionSpec(width=30, height=16), RenditionSpec(name="thumb", width=12, height=12, fit="cover")]
 
 
 @pytest.mark.parametrize("name", PNG16S)
@@ -104,7 +106,7 @@ def test_sixteen_bit_strips_are_the_pixels_pillow_decodes(name):
     stacked = Image.new(whole.mode, whole.size)
     for top, strip in zip(range(0, whole.height, 64), strips, strict=True):
         stacked.paste(strip, (0, top))
-    assert [strip.mode for strip in strips] == [whole.mode] * 3
+    assert [strip.mode for strip in strips] == [whole.mode] * 2
     assert stacked.tobytes() == whole.tobytes()
 
 
@@ -181,3 +183,34 @@ def test_png_whose_compressed_pixels_are_damaged_in_the_strip_path_is_corrupt():
     # THEN it is refused as a corrupt image, like the whole-picture path would
     with pytest.raises(imaging.CorruptImage):
         imaging.render(bytes(data))
+
+
+GREY = photo(181, 139).convert("L")
+GREY_ROWS = [b"\x00" + GREY.tobytes()[y * 181 : (y + 1) * 181] for y in range(139)]
+
+
+def test_png_whose_pixels_end_inside_the_last_strip_is_corrupt():
+    # GIVEN a PNG whose complete zlib stream holds all rows but the last 3 (the last strip is short)
+    data = png_file(GREY.size, 8, 0, GREY_ROWS[:-3])
+    # WHEN rendered through strips
+    # THEN it is refused as corrupt, saying why
+    with pytest.raises(imaging.CorruptImage, match="PNG image data is truncated"):
+        imaging.render_all(data, SMALL_SPECS)
+
+
+def test_png_with_an_unknown_row_filter_is_corrupt():
+    # GIVEN a PNG whose row 70 (in the second strip) names filter type 7, which does not exist
+    rows = [*GREY_ROWS[:70], b"\x07" + GREY_ROWS[70][1:], *GREY_ROWS[71:]]
+    # WHEN rendered through strips
+    # THEN it is refused as corrupt, naming the decoder's error
+    with pytest.raises(imaging.CorruptImage, match="cannot decode PNG strip"):
+        imaging.render_all(png_file(GREY.size, 8, 0, rows), SMALL_SPECS)
+
+
+def test_strips_past_the_deadline_run_out_of_time_while_decoding():
+    # GIVEN a deadline already past
+    limits = imaging.Limits(deadline=time.monotonic() - 1)
+    # WHEN the first strip is asked for
+    # THEN the upload ends as out of time, saying where
+    with pytest.raises(imaging.OutOfTime, match="while decoding PNG"):
+        next(png_strips.decoded_strips(png_file(GREY.size, 8, 0, GREY_ROWS), 2, limits))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image
@@ -164,3 +165,14 @@ def test_one_deflated_strip_damaged_is_corrupt():
     # THEN it is refused as corrupt
     with pytest.raises(imaging.CorruptImage):
         imaging.render(damaged)
+
+
+def test_groups_past_the_deadline_run_out_of_time_while_decoding():
+    # GIVEN a deadline already past
+    limits = imaging.Limits(deadline=time.monotonic() - 1)
+    data = encode(PICTURE, "TIFF", compression="tiff_lzw")
+    image = Image.open(io.BytesIO(data))
+    # WHEN the first group is asked for
+    # THEN the upload ends as out of time, saying where
+    with pytest.raises(imaging.OutOfTime, match="while decoding TIFF"):
+        next(tiff_strips.decoded_groups(image, data, 64, limits))
