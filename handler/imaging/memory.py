@@ -95,7 +95,7 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
     if rows:
         # Groups of rows (whole strips or tile rows, cut again): inflated and stored again (one deflated strip),
         # the compressed pieces, the small TIFF, its decoded picture, widened, premultiplied.
-        groups = tiff_strips.held_rows(image, rows) * width * 4 * 8
+        groups = max(rows, tiff_strips.held_rows(image, rows)) * width * 4 * 8
         return RUNTIME_OVERHEAD_BYTES + len(data) + groups + _pipeline_bytes(image.size, target, image.mode, 0)
     if factor >= 2 and bmp_strips.strips_apply(image):
         # Strips of rows from slices of the upload: decoded, widened, premultiplied, reduced (4 B/px at most).

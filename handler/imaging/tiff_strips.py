@@ -36,9 +36,9 @@ _UNCOMPRESSED, _DEFLATE = (1,), (8, 32946)
 
 def group_rows(image: Image.Image, factor: int) -> int:
     """Rows per group for `image` shrunk by `factor` (a multiple of it), or 0 when this path does not apply."""
-    tags = getattr(image, "tag_v2", None)
-    if image.format != "TIFF" or tags is None or getattr(image, "n_frames", 1) != 1:
+    if image.format != "TIFF" or image.n_frames != 1:  # type: ignore[attr-defined]
         return 0
+    tags = image.tag_v2  # type: ignore[attr-defined]
     bits = tags.get(258, (1,))
     suitable = (
         tags.get(259, 1) in _COMPRESSIONS
@@ -56,11 +56,12 @@ def group_rows(image: Image.Image, factor: int) -> int:
 
 
 def held_rows(image: Image.Image, rows: int) -> int:
-    """Rows libtiff decodes at once for groups of `rows`: whole strips or rows of tiles, or `rows` of one strip."""
+    """Rows libtiff decodes at once for groups of `rows`: `rows` of one strip, else whole strips or rows of
+    tiles, about GROUP_ROWS (cut again into groups of `rows`)."""
     if _one_strip(image):
         return rows
     per_piece = _rows_per_piece(image.tag_v2, image.height)  # type: ignore[attr-defined]
-    return max(rows, per_piece * max(1, GROUP_ROWS // per_piece))
+    return per_piece * max(1, GROUP_ROWS // per_piece)
 
 
 def decoded_groups(image: Image.Image, data: bytes, rows: int, limits: Limits) -> Iterator[Image.Image]:
@@ -74,7 +75,7 @@ def decoded_groups(image: Image.Image, data: bytes, rows: int, limits: Limits) -
     # Whole strips or rows of tiles, about GROUP_ROWS at a time, then cut again into groups of `rows`.
     per_piece = _rows_per_piece(tags, image.height)
     across = math.ceil(image.width / int(tags[_TILE_WIDTH])) if _TILE_WIDTH in tags else 1
-    held = held_rows(image, per_piece)
+    held = held_rows(image, rows)
     pieces = _piece_groups(data, offsets, counts, held // per_piece * across)
     return _recut(_opened(tags, image.size, held, pieces, limits), rows)
 

@@ -91,6 +91,21 @@ def test_tiled_tiff_rows_of_tiles_give_the_same_bytes_as_the_whole_picture(data,
     assert [r.data for r in groups] == [r.data for r in whole]  # type: ignore[union-attr]
 
 
+def test_planar_tiff_takes_the_whole_picture_path():
+    # GIVEN a TIFF storing each channel in its own strips (PlanarConfiguration 2)
+    page = writers.TiffPage(999, 801, rows_per_strip=16, extra_tags=((284, writers.TIFF_SHORT, (2,)),))
+    # THEN it is not cut into groups (a group of strips would hold one channel's rows)
+    assert tiff_strips.group_rows(Image.open(io.BytesIO(writers.tiff([page]))), 2) == 0
+
+
+@pytest.mark.parametrize(("tile_length", "rows"), [(1024, 64), (1040, 0)])
+def test_tiles_up_to_1024_rows_tall_take_the_group_path(tile_length, rows):
+    # GIVEN a narrow TIFF taller than its tiles: a row of tiles is decoded at once
+    page = writers.TiffPage(16, 1100, (8,), 1, "deflate", tile=(16, tile_length))
+    # THEN rows of tiles up to 1024 rows are cut into groups; taller ones take the whole path
+    assert tiff_strips.group_rows(Image.open(io.BytesIO(writers.tiff([page]))), 2) == rows
+
+
 def test_tiles_taller_than_a_group_take_the_whole_picture_path():
     # GIVEN a TIFF whose one row of tiles is the whole picture
     image = Image.open(io.BytesIO(tiled("deflate", (1024, 1024))))
@@ -107,8 +122,9 @@ def test_tiles_taller_than_a_group_take_the_whole_picture_path():
         (PICTURE.convert("P"), {"compression": "tiff_lzw"}),  # palette
         (PICTURE, {"compression": "tiff_lzw", "tiffinfo": {0x0112: 6}}),  # turned by Pillow while loading
         (Image.new("I;16", (999, 801)), {"compression": "tiff_lzw"}),  # 16-bit
+        (PICTURE, {"compression": "tiff_lzw", "save_all": True, "append_images": [PICTURE]}),  # two pages
     ],
-    ids=["one-strip-lzw", "one-strip-packbits", "jpeg", "palette", "orientation", "16-bit"],
+    ids=["one-strip-lzw", "one-strip-packbits", "jpeg", "palette", "orientation", "16-bit", "two-pages"],
 )
 def test_other_tiffs_take_the_whole_picture_path(picture, params):
     assert tiff_strips.group_rows(Image.open(io.BytesIO(encode(picture, "TIFF", **params))), 2) == 0
