@@ -61,7 +61,7 @@ def decoded_strips(data: bytes, factor: int, limits: Limits) -> Iterator[Image.I
     mode, rawmode = PngImagePlugin._MODES[(8, colour_type)] if high_bytes else (template.mode, template.tile[0].args)
     stream = Inflater(body for kind, body in _chunks(data) if kind == b"IDAT")
     # Each strip is decoded behind the row above it, unfiltered; above the first is black, as PNG defines.
-    previous = Image.new(mode, (width, 1)).tobytes("raw", rawmode)
+    previous = bytes((stride - 1) // (2 if high_bytes else 1))
     for top in range(0, height, rows):
         limits.check_time("decoding PNG")
         count = min(rows, height - top)
@@ -83,7 +83,8 @@ def decoded_strips(data: bytes, factor: int, limits: Limits) -> Iterator[Image.I
                 _feed(decoder, _stored(view[start : start + _STORED_MAX]))
         finally:
             decoder.cleanup()
-        strip = template._new(core).crop((0, 1, width, 1 + count))
+        strip = template._new(core)
+        strip = strip.crop((0, 1, width, strip.height))
         previous = strip.crop((0, count - 1, width, count)).tobytes("raw", rawmode)
         yield strip.convert(template.mode)  # 16-bit grey+alpha: LA to RGBA, as Pillow decodes it (else a copy)
 

@@ -112,11 +112,11 @@ def _recut(groups: Iterator[Image.Image], rows: int) -> Iterator[Image.Image]:
 
 
 def _stacked(parts: list[Image.Image]) -> Image.Image:
-    if len(parts) == 1:
-        return parts[0]
-    strip = Image.new(parts[0].mode, (parts[0].width, sum(part.height for part in parts)))
-    top = 0
-    for part in parts:
+    """The parts one below the other: the first, extended by cropping past its bottom, then the rest pasted."""
+    first, *rest = parts
+    strip = first.crop((0, 0, first.width, first.height + sum(part.height for part in rest)))
+    top = first.height
+    for part in rest:
         strip.paste(part, (0, top))
         top += part.height
     return strip

@@ -190,5 +190,25 @@ def test_groups_past_the_deadline_run_out_of_time_while_decoding():
     image = Image.open(io.BytesIO(data))
     # WHEN the first group is asked for
     # THEN the upload ends as out of time, saying where
-    with pytest.raises(imaging.OutOfTime, match="while decoding TIFF"):
+    with pytest.raises(imaging.OutOfTime, match="while decoding TIFF:"):
         next(tiff_strips.decoded_groups(image, data, 64, limits))
+
+
+@pytest.mark.parametrize(
+    ("rows_per_strip", "rows"),
+    [(21, 63), (40, 100), (801, 64)],
+    ids=["strips-of-21-in-63", "strips-of-40-in-100", "one-strip-in-64"],
+)
+def test_groups_are_the_picture_cut_at_the_rows_asked_for(rows_per_strip, rows):
+    # GIVEN a TIFF whose strips do not line up with the groups asked for (a shrink factor of 3, or of 100)
+    data = encode(PICTURE, "TIFF", compression="tiff_adobe_deflate", strip_size=rows_per_strip * 999 * 3)
+    image = Image.open(io.BytesIO(data))
+    assert image.tag_v2[278] == rows_per_strip
+    # WHEN it is decoded in groups
+    groups = list(tiff_strips.decoded_groups(image, data, rows, imaging.Limits()))
+    # THEN every group but the last has exactly the rows asked for, and together they are the picture
+    assert [group.height for group in groups[:-1]] == [rows] * (len(groups) - 1)
+    stacked = Image.new("RGB", PICTURE.size)
+    for index, group in enumerate(groups):
+        stacked.paste(group, (0, index * rows))
+    assert stacked.tobytes() == Image.open(io.BytesIO(data)).tobytes()
