@@ -40,19 +40,15 @@ _GREY = 0
 
 
 def strips_apply(data: bytes) -> bool:
-    """Whether `data` is a PNG this path decodes: 8- or 16-bit, not interlaced, not animated."""
-    header = _ihdr(data)
-    if header is None:
-        return False
-    _width, _height, depth, _colour_type, interlace = header
+    """Whether PNG `data` (opened by Pillow: IHDR first) is one this path decodes: 8- or 16-bit, not interlaced,
+    not animated."""
+    _width, _height, depth, _colour_type, interlace = _ihdr(data)
     return depth in (8, 16) and interlace == 0 and b"acTL" not in _chunk_kinds(data)
 
 
 def decoded_strips(data: bytes, factor: int, limits: Limits) -> Iterator[Image.Image]:
     """The picture of PNG `data` as consecutive strips, each a multiple of `factor` rows (but the last)."""
-    header = _ihdr(data)
-    assert header is not None
-    width, height, depth, colour_type, _interlace = header
+    width, height, depth, colour_type, _interlace = _ihdr(data)
     stride = 1 + width * _CHANNELS[colour_type] * depth // 8
     rows = factor * max(1, STRIP_ROWS // factor)
     # The header chunks (palette, transparency) as Pillow reads them, no pixels: each strip is made like it.
@@ -132,9 +128,7 @@ class Inflater:
         return b"".join(pieces)
 
 
-def _ihdr(data: bytes) -> tuple[int, int, int, int, int] | None:
-    if not data.startswith(SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 29:
-        return None
+def _ihdr(data: bytes) -> tuple[int, int, int, int, int]:
     width, height, depth, colour_type, _compression, _filter, interlace = struct.unpack(">IIBBBBB", data[16:29])
     return width, height, depth, colour_type, interlace
 
@@ -146,7 +140,7 @@ def _chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
         length, kind = struct.unpack(">I4s", view[position : position + 8])
         yield kind, view[position + 8 : position + 8 + length]
         if kind == b"IEND":
-            return
+            return  # what follows is not the picture's (Pillow ignores it too), and may be long
         position += 12 + length
 
 

@@ -157,6 +157,18 @@ def test_other_pngs_take_the_whole_picture_path(data):
     assert not png_strips.strips_apply(data)
 
 
+def test_animated_png_takes_the_whole_picture_path():
+    frames = [photo(64, 48), photo(64, 48).rotate(180)]
+    assert not png_strips.strips_apply(encode(frames[0], "PNG", save_all=True, append_images=frames[1:]))
+
+
+def test_bytes_after_the_end_of_a_png_are_not_read_as_chunks():
+    # GIVEN a PNG followed by bytes that look like an animation chunk (files are sometimes concatenated)
+    data = PNGS["RGB"] + chunk(b"acTL", bytes(8))
+    # THEN it is still decoded in strips, as Pillow ignores what follows IEND
+    assert png_strips.strips_apply(data)
+
+
 def test_truncated_png_in_the_strip_path_is_corrupt():
     data = PNGS["RGB"]
     with pytest.raises(imaging.CorruptImage):
