@@ -28,6 +28,9 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.history": (f"{H}test_history",),
     "handler.imaging": IMAGING,
     **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
+    "handler.imaging.png_strips": (f"{H}test_imaging_png",),
+    "handler.imaging.tiff_strips": (f"{H}test_imaging_tiff",),
+    "handler.imaging.bmp_strips": (f"{H}test_imaging_bmp",),
     "components.policies": ("tests/infra/test_policies",),
 }
 

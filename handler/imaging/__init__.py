@@ -154,8 +154,9 @@ def _decode_base(
     data = upload_bytes(image)
     factor = shrink_factor(image.size, target)
     if image.format == "PNG" and factor >= 2 and strips_apply(data):
-        # 8-bit PNG: decoded and shrunk strip by strip, the full-size picture never exists.
+        # PNG: decoded and shrunk strip by strip, the full-size picture never exists.
         reduced = reduce_strips(decoded_strips(data, factor, limits), image.size, factor, reducible, limits)
+        reduced = to_eight_bit(reduced, image.mode.startswith("I;16"))
         return to_rgb(oriented(reduced, turn), image.info.get("icc_profile"))
     rows = group_rows(image, factor) if factor >= 2 else 0
     if rows:

@@ -35,16 +35,15 @@ def decoded_strips(image: Image.Image, factor: int, limits: Limits) -> Iterator[
     for top in range(0, height, rows):
         limits.check_time("decoding BMP")
         count = min(rows, height - top)
-        first = height - top - count if direction < 0 else top  # the strip's first row as stored
+        first = top if direction == 1 else height - top - count  # the strip's first row as stored
         core = _imaging.new(image.mode, (width, count))
         decoder = Image._getdecoder(image.mode, "raw", (rawmode, stride, direction))
-        decoder.setimage(core, (0, 0, width, count))
+        decoder.setimage(core, None)  # extents: the whole strip
         try:
-            _consumed, error = decoder.decode(data[offset + first * stride : offset + (first + count) * stride])
+            # The raw decoder fails only on a stride shorter than a row, which Pillow never computes.
+            decoder.decode(data[offset + first * stride : offset + (first + count) * stride])
         finally:
             decoder.cleanup()
-        if error < 0:
-            raise OSError(f"cannot decode BMP strip (decoder error {error})")
         yield image._new(core)  # with the palette and info of the whole picture
 
 

@@ -85,16 +85,17 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
     data = upload_bytes(image)
     factor = shrink_factor((width, height), target)
     if image.format == "PNG" and factor >= 2 and png_strips.strips_apply(data):
-        # Strips of rows: inflated, with the previous row, stored-deflated, as a PNG, decoded, widened,
-        # premultiplied (7 copies at 4 B/px at most), then the shrunk base.
+        # Strips of rows: inflated as stored (up to 8 B/px; 16-bit colour: then its high bytes), stored-deflated,
+        # decoded, widened, premultiplied (7 copies at 4 B/px at most), then the shrunk base.
         rows = factor * max(1, png_strips.STRIP_ROWS // factor)
-        strips = rows * width * 4 * 7
+        strips = rows * width * (4 * 7 + 2 * 8)
         base = _pipeline_bytes((width, height), target, image.mode, strip_rows=0)
         return RUNTIME_OVERHEAD_BYTES + len(data) + strips + base
     rows = tiff_strips.group_rows(image, factor) if factor >= 2 else 0
     if rows:
-        # Groups of strips: the compressed pieces, the small TIFF, its decoded picture, widened, premultiplied.
-        groups = rows * width * 4 * 6
+        # Groups of rows (whole strips or tile rows, cut again): inflated and stored again (one deflated strip),
+        # the compressed pieces, the small TIFF, its decoded picture, widened, premultiplied.
+        groups = max(rows, tiff_strips.held_rows(image, rows)) * width * 4 * 8
         return RUNTIME_OVERHEAD_BYTES + len(data) + groups + _pipeline_bytes(image.size, target, image.mode, 0)
     if factor >= 2 and bmp_strips.strips_apply(image):
         # Strips of rows from slices of the upload: decoded, widened, premultiplied, reduced (4 B/px at most).

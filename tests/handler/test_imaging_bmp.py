@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 
 import pytest
 from PIL import Image
@@ -13,8 +14,8 @@ from handler.imaging import bmp_strips, memory
 from handler.renditions import RenditionSpec
 from local.samples import encode, photo
 
-# The largest is small enough that a 2000x1600 picture is shrunk by 2 or more: the strip path applies.
-SPECS = [RenditionSpec(width=400, height=300), RenditionSpec(name="thumb", width=150, height=150, fit="cover")]
+# The largest is small enough that a 1000x800 picture is shrunk by 2 or more: the strip path applies.
+SPECS = [RenditionSpec(width=200, height=150), RenditionSpec(name="thumb", width=75, height=75, fit="cover")]
 
 
 def top_down(data: bytes) -> bytes:
@@ -26,7 +27,7 @@ def top_down(data: bytes) -> bytes:
 
 
 def bmps() -> dict[str, bytes]:
-    picture = photo(1999, 1601)  # odd sizes: the last strip, the last box and the row padding are partial
+    picture = photo(999, 801)  # odd sizes: the last strip, the last box and the row padding are partial
     rgb = encode(picture, "BMP")
     return {
         "RGB": rgb,
@@ -78,3 +79,12 @@ def test_strip_path_model_counts_the_upload_not_the_picture():
     estimate = imaging.estimated_peak_bytes(image, (800, 600))
     assert estimate - memory.RUNTIME_OVERHEAD_BYTES - len(data) < 64 * 2**20
     assert estimate < 512 * 2**20
+
+
+def test_strips_past_the_deadline_run_out_of_time_while_decoding():
+    # GIVEN a deadline already past
+    limits = imaging.Limits(deadline=time.monotonic() - 1)
+    # WHEN the first strip is asked for
+    # THEN the upload ends as out of time, saying where
+    with pytest.raises(imaging.OutOfTime, match="while decoding BMP:"):
+        next(bmp_strips.decoded_strips(Image.open(io.BytesIO(BMPS["L"])), 2, limits))

@@ -37,6 +37,7 @@ class Case:
     upright: tuple[int, int]
     animated: bool = False  # also ask for an animated rendition (frame bombs reach the animation path)
     valid: bool = True  # a well-formed file: refusing it as corrupt would tell the uploader something false
+    renders: bool = False  # a strip path keeps it within the budget: refusing it would be a regression
     probes: dict[tuple[float, float], tuple[int, int, int]] = field(default_factory=dict)
 
     def path(self) -> Path:
@@ -162,13 +163,25 @@ CASES = [
         (9000, 6700),
     ),
     Case(
-        "png-grey16-72mp", "huge peak", lambda r: w.Png(9000, 8000, bit_depth=16, colour_type=0).tobytes(), (9000, 8000)
+        "png-grey16-72mp",
+        "huge peak",
+        lambda r: w.Png(9000, 8000, bit_depth=16, colour_type=0).tobytes(),
+        (9000, 8000),
+        renders=True,
+    ),
+    Case(
+        "png-rgba16-72mp",
+        "huge peak",
+        lambda r: w.Png(9000, 8000, bit_depth=16, colour_type=6).tobytes(),
+        (9000, 8000),
+        renders=True,
     ),
     Case(
         "tiff-single-strip-deflate-72mp",
         "huge peak",
         lambda r: w.tiff([w.TiffPage(9000, 8000, compression="deflate")]),
         (9000, 8000),
+        renders=True,
     ),
     Case(
         "png-palette-just-under-max-pixels",

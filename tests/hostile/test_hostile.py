@@ -80,6 +80,8 @@ def problems(case: Case, report: dict[str, Any]) -> list[str]:
     found = []
     if report["outcome"] not in ("renditions", "rejected"):
         return [f"{report['outcome']}: {report.get('message', '')}"]
+    if report["outcome"] == "rejected" and case.renders:
+        found.append(f"refused as {report['reason']!r}, though a strip path fits it: {report.get('message', '')}")
     if report["outcome"] == "rejected" and case.valid and report["reason"] not in FAIR_REFUSALS:
         found.append(f"a well-formed file refused as {report['reason']!r}: {report.get('message', '')}")
     if report["peak_mb"] > PEAK_MB:
