@@ -28,6 +28,7 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.history": (f"{H}test_history",),
     "handler.imaging": IMAGING,
     **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
+    "handler.imaging.webp_scaled": (f"{H}test_imaging_webp",),
     "components.policies": ("tests/infra/test_policies",),
 }
 
