@@ -32,21 +32,8 @@ ABI_VERSION = 0x0210
 DRAFT_MARGIN = 1.25
 # WEBP_CSP_MODE values.
 MODE_RGB, MODE_RGBA = 0, 1
-# VP8StatusCode names, by value.
-_STATUS = dict(
-    enumerate(
-        (
-            "ok",
-            "out of memory",
-            "invalid param",
-            "bitstream error",
-            "unsupported feature",
-            "suspended",
-            "user abort",
-            "not enough data",
-        )
-    )
-)
+# Names of the VP8StatusCode values WebPDecode can return for a whole upload (1, out of memory, is MemoryError).
+_FAILURES = {3: "bitstream error", 4: "unsupported feature", 7: "truncated"}
 _LOSSLESS = 2  # WebPBitstreamFeatures.format
 _METADATA = {b"ICCP": "icc_profile", b"EXIF": "exif", b"XMP ": "xmp"}
 
@@ -128,8 +115,6 @@ def library() -> ctypes.CDLL | None:
             ctypes.c_int,
         )
         webp.WebPDecode.argtypes = (ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Config))
-        webp.WebPFreeDecBuffer.argtypes = (ctypes.POINTER(DecBuffer),)
-        webp.WebPFreeDecBuffer.restype = None
     except (ImportError, OSError, AttributeError):
         return None
     # Both entry points check the ABI version: a libwebp of another major version answers 0 / an error.
@@ -153,7 +138,7 @@ def decodes(data: bytes) -> bool:
 
 def scaled_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
     """The size a `size` picture is decoded at when draft() is asked for `box`: at least twice the target."""
-    target = (max(1, math.floor(box[0] / DRAFT_MARGIN)), max(1, math.floor(box[1] / DRAFT_MARGIN)))
+    target = (math.floor(box[0] / DRAFT_MARGIN), math.floor(box[1] / DRAFT_MARGIN))  # box >= 2: target >= 1
     factor = max(1, shrink_factor(size, target))
     return math.ceil(size[0] / factor), math.ceil(size[1] / factor)
 
@@ -172,19 +157,19 @@ def decode(data: bytes, size: tuple[int, int], alpha: bool) -> Image.Image:
     pixels = bytearray(stride * size[1])
     target = (ctypes.c_uint8 * len(pixels)).from_buffer(pixels)
     output = config.output
-    output.colorspace, output.is_external_memory = colorspace, 1
+    output.colorspace, output.is_external_memory = colorspace, True
     output.u.RGBA.rgba, output.u.RGBA.stride, output.u.RGBA.size = ctypes.addressof(target), stride, len(pixels)
     webp.WebPGetFeaturesInternal(data, len(data), config.input, ABI_VERSION)  # WebPDecode checks them again
     # Unscaled, lossless pixels stay exact: the rescaler premultiplies alpha, dropping hidden colours.
     config.options.use_scaling = size != (config.input.width, config.input.height)
     config.options.scaled_width, config.options.scaled_height = size
+    # With external memory libwebp allocates no output of its own: WebPFreeDecBuffer would have nothing to free.
     status = webp.WebPDecode(data, len(data), config)
-    webp.WebPFreeDecBuffer(output)
     del target  # releases the buffer for Pillow
     if status == 1:
         raise MemoryError("libwebp ran out of memory")
     if status:
-        raise OSError(f"libwebp cannot decode this WebP: {_STATUS.get(status, f'status {status}')}")
+        raise OSError(f"libwebp cannot decode this WebP: {_FAILURES.get(status, f'status {status}')}")
     return Image.frombuffer(mode, size, pixels, "raw", mode, 0, 1)
 
 
@@ -205,8 +190,8 @@ class WebPStill(ImageFile.ImageFile):
 
     format = "WEBP"
     format_description = "WebP image"
-    lossless = False  # the VP8L bitstream: libwebp holds its ARGB pixels while decoding
-    alpha_plane = False  # a lossy picture with an ALPH chunk: libwebp decodes the alpha plane whole
+    lossless: bool  # the VP8L bitstream: libwebp holds its ARGB pixels while decoding
+    alpha_plane: bool  # a lossy picture with an ALPH chunk: libwebp decodes the alpha plane whole
 
     def _open(self) -> None:
         data = self._data()
