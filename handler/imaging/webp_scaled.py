@@ -150,8 +150,7 @@ def decode(data: bytes, size: tuple[int, int], alpha: bool) -> Image.Image:
     """
     webp = library()
     assert webp is not None
-    config = Config()
-    webp.WebPInitDecoderConfigInternal(config, ABI_VERSION)
+    config = Config()  # zeroed, as WebPInitDecoderConfig leaves it (library() checked the ABI version)
     mode, colorspace = ("RGBA", MODE_RGBA) if alpha else ("RGB", MODE_RGB)
     stride = size[0] * len(mode)
     pixels = bytearray(stride * size[1])
@@ -167,10 +166,10 @@ def decode(data: bytes, size: tuple[int, int], alpha: bool) -> Image.Image:
     status = webp.WebPDecode(data, len(data), config)
     del target  # releases the buffer for Pillow
     if status == 1:
-        raise MemoryError("libwebp ran out of memory")
+        raise MemoryError  # render_all names the upload and the memory size
     if status:
         raise OSError(f"libwebp cannot decode this WebP: {_FAILURES.get(status, f'status {status}')}")
-    return Image.frombuffer(mode, size, pixels, "raw", mode, 0, 1)
+    return Image.frombuffer(mode, size, pixels)  # raw, top-down: RGBA is mapped, RGB copied to Pillow's RGBX
 
 
 def metadata(data: bytes) -> dict[str, bytes]:

@@ -125,8 +125,13 @@ def test_what_is_not_a_still_webp_is_not_opened_here():
     for data in (bytes(broken), encode(photo(8, 8), "PNG")):
         # THEN it is not decoded here, and cannot be opened as a still WebP
         assert not webp_scaled.decodes(data)
-        with pytest.raises(SyntaxError):
+        with pytest.raises(SyntaxError, match="not a still WebP"):
             webp_scaled.WebPStill(io.BytesIO(data))
+
+
+def test_a_chunk_longer_than_the_file_gives_what_is_there():
+    data = WEBPS["lossy"] + b"XMP " + struct.pack("<I", 2**31 + 1) + b"<x/>"
+    assert webp_scaled.metadata(data) == {"xmp": b"<x/>"}
 
 
 def test_a_trailing_empty_chunk_is_read():
@@ -142,13 +147,19 @@ def test_animated_webp_stays_with_pillow():
     # THEN Pillow's animation decoder opens it (the frame budget applies), not the still path
     assert isinstance(decode.open_image(data), WebPImagePlugin.WebPImageFile)
     assert not webp_scaled.decodes(data)
-    with pytest.raises(SyntaxError):
+    with pytest.raises(SyntaxError, match="not a still WebP"):
         webp_scaled.WebPStill(io.BytesIO(data))
 
 
 @pytest.mark.parametrize(
     ("size", "target"),
-    [((10000, 8000), (800, 600)), ((999, 801), (200, 150)), ((1000, 800), (800, 600)), ((1000, 800), (1, 1))],
+    [
+        ((10000, 8000), (800, 600)),
+        ((10000, 8000), (2000, 600)),
+        ((999, 801), (200, 150)),
+        ((1000, 800), (800, 600)),
+        ((1000, 800), (1, 1)),
+    ],
 )
 def test_decoded_size_keeps_twice_the_target_like_every_other_format(size, target):
     # GIVEN the box the engine asks draft() for
@@ -175,6 +186,12 @@ def test_draft_then_load_decodes_at_the_chosen_size():
     assert image.im is core
     reference = Image.open(io.BytesIO(WEBPS["lossy-alpha"])).convert("RGBA").reduce(2)
     assert psnr(image, reference) > 35
+
+
+def test_a_picture_without_alpha_decodes_to_rgb():
+    decoded = webp_scaled.decode(WEBPS["lossy"], (500, 401), alpha=False)
+    assert decoded.mode == "RGB"
+    assert psnr(decoded, Image.open(io.BytesIO(WEBPS["lossy"])).reduce(2)) > 35
 
 
 def test_lossless_pixels_survive_unscaled_decoding():
