@@ -125,7 +125,7 @@ def test_what_is_not_a_still_webp_is_not_opened_here():
     for data in (bytes(broken), encode(photo(8, 8), "PNG")):
         # THEN it is not decoded here, and cannot be opened as a still WebP
         assert not webp_scaled.decodes(data)
-        with pytest.raises(SyntaxError, match="not a still WebP"):
+        with pytest.raises(SyntaxError, match=r"^not a still WebP$"):
             webp_scaled.WebPStill(io.BytesIO(data))
 
 
@@ -147,7 +147,7 @@ def test_animated_webp_stays_with_pillow():
     # THEN Pillow's animation decoder opens it (the frame budget applies), not the still path
     assert isinstance(decode.open_image(data), WebPImagePlugin.WebPImageFile)
     assert not webp_scaled.decodes(data)
-    with pytest.raises(SyntaxError, match="not a still WebP"):
+    with pytest.raises(SyntaxError, match=r"^not a still WebP$"):
         webp_scaled.WebPStill(io.BytesIO(data))
 
 
