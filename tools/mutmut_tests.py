@@ -31,6 +31,7 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.imaging.png_strips": (f"{H}test_imaging_png",),
     "handler.imaging.tiff_strips": (f"{H}test_imaging_tiff",),
     "handler.imaging.bmp_strips": (f"{H}test_imaging_bmp",),
+    "handler.imaging.webp_scaled": (f"{H}test_imaging_webp",),
     "components.policies": ("tests/infra/test_policies",),
 }
 

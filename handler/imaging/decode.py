@@ -19,6 +19,7 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from handler.imaging import webp_scaled
 from handler.imaging.errors import CorruptImage, NotAnImage, TooLarge
 from handler.imaging.limits import Limits
 
@@ -62,6 +63,8 @@ def open_image(data: bytes) -> ImageFile.ImageFile:
         with warnings.catch_warnings():
             # Our own pixel limit is checked right after; Pillow's warning would only add noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if webp_scaled.decodes(data):  # a still WebP: opened without the canvases Pillow's opener allocates
+                return webp_scaled.WebPStill(_TimedBytes(data))
             return Image.open(_TimedBytes(data), formats=formats)
     except Image.DecompressionBombError as error:
         raise TooLarge(f"decompression bomb refused: {error}") from error

@@ -11,7 +11,7 @@ import resource
 
 from PIL import Image
 
-from handler.imaging import bmp_strips, png_strips, tiff_strips
+from handler.imaging import bmp_strips, png_strips, tiff_strips, webp_scaled
 from handler.imaging.decode import JpegLayout, is_bmp_rle, jpeg_layout, orientation, orients_on_load, upload_bytes
 from handler.imaging.geometry import shrink_factor
 from handler.imaging.limits import MIB
@@ -101,6 +101,8 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
         # Strips of rows from slices of the upload: decoded, widened, premultiplied, reduced (4 B/px at most).
         strips = factor * max(1, bmp_strips.STRIP_ROWS // factor) * width * 4 * 4
         return RUNTIME_OVERHEAD_BYTES + len(data) + strips + _pipeline_bytes(image.size, target, image.mode, 0)
+    if isinstance(image, webp_scaled.WebPStill):
+        return RUNTIME_OVERHEAD_BYTES + len(data) + webp_still_bytes(image, target)
     if image.format == "WEBP":
         return webp_peak_bytes(image.size, len(data))
     decoded = width * height * stored_bytes(image.mode)
@@ -111,6 +113,20 @@ def estimated_peak_bytes(image: Image.Image, target: tuple[int, int]) -> int:
 def webp_peak_bytes(canvas: tuple[int, int], data_bytes: int) -> int:
     """Peak for a WebP of this canvas: libwebp allocates canvas buffers as the decoder is created."""
     return RUNTIME_OVERHEAD_BYTES + data_bytes + canvas[0] * canvas[1] * WEBP_BYTES_PER_PIXEL
+
+
+def webp_still_bytes(image: webp_scaled.WebPStill, target: tuple[int, int]) -> int:
+    """libwebp decoding a still WebP straight to its reduced size, that picture, and the pipeline's copies."""
+    width, height = image.size
+    if image.lossless:
+        decoder = width * height * 4  # the ARGB pixels: LZ77 references reach back anywhere in the picture
+    elif image.alpha_plane:
+        decoder = width * height * 5  # the alpha plane, and its own lossless decoder's ARGB pixels
+    else:
+        decoder = width * 4 * 64  # rows: lossy rows are decoded, rescaled and dropped
+    decoded = webp_scaled.scaled_size(image.size, draft_box(target))
+    # libwebp's output (3 or 4 B/px) and Pillow's copy of it (4 B/px), then the pipeline from that.
+    return decoder + decoded[0] * decoded[1] * 8 + _pipeline_bytes(decoded, target, image.mode, 0)
 
 
 def animation_peak_bytes(image: Image.Image, frame_size: tuple[int, int], frames: int) -> int:

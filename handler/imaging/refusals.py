@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
+from handler.imaging import webp_scaled
 from handler.imaging.decode import is_bmp_rle, jpeg_layout, upload_bytes, webp_canvas
 from handler.imaging.errors import TooLarge
 from handler.imaging.limits import MIB, Limits
@@ -20,11 +21,15 @@ MAX_BMP_RLE_BYTES = 4 * MIB
 
 
 def check_before_opening(data: bytes, limits: Limits) -> None:
-    """Refuse what a decoder would allocate while merely opening: a WebP canvas (libwebp allocates it then)."""
+    """Refuse what a decoder would allocate while merely opening: a WebP canvas (libwebp allocates it then).
+
+    A still WebP that webp_scaled decodes allocates nothing when opened: its memory is checked with the rest.
+    """
     canvas = webp_canvas(data)
     if canvas is not None:
         _check_pixels(canvas, limits)
-        _check_memory(f"WEBP {canvas[0]}x{canvas[1]}", webp_peak_bytes(canvas, len(data)), limits)
+        if not webp_scaled.decodes(data):
+            _check_memory(f"WEBP {canvas[0]}x{canvas[1]}", webp_peak_bytes(canvas, len(data)), limits)
 
 
 def check_before_decoding(image: Image.Image, target: tuple[int, int], limits: Limits) -> None:

@@ -274,8 +274,9 @@ def test_max_pixels_is_enforced():
 
 
 def test_webp_that_would_not_fit_memory_is_refused_by_its_header():
-    # GIVEN a 48 MP WebP (a flat one, so the test is quick to make)
-    data = encode(Image.new("RGB", (8000, 6000), (90, 120, 150)), "WEBP", quality=50)
+    # GIVEN a 48 MP animated WebP (flat frames, so the test is quick to make): Pillow's canvases decode it
+    frames = [Image.new("RGB", (8000, 6000), colour) for colour in ((90, 120, 150), (150, 120, 90))]
+    data = encode(frames[0], "WEBP", quality=50, save_all=True, append_images=frames[1:])
     # THEN it is refused with advice, instead of being killed for memory
     with pytest.raises(imaging.TooLarge, match="too large for 512 MB, raise memorySize"):
         imaging.render(data)

@@ -8,6 +8,7 @@ where the picture has content, colours expected at given points of the output.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import struct
 import zlib
@@ -129,6 +130,28 @@ def _small_webp(rng: random.Random) -> bytes:
     return w.animated_webp(600, 400, frames)
 
 
+def _still_webp(lossless: bool, orientation: int = 1) -> Callable[[random.Random], bytes]:
+    """80 MP of quadrants as a still WebP, stored turned as a camera would for `orientation` (1 or 6)."""
+
+    def make(_: random.Random) -> bytes:
+        stored = _quadrants((10000, 8000) if orientation == 1 else (8000, 10000))
+        if orientation == 6:
+            stored = stored.transpose(Image.Transpose.ROTATE_90)
+        bitstream = w.webp_bitstream(stored, lossless, method=0)
+        exif = w.exif_orientation(orientation) if orientation != 1 else b""
+        return w.still_webp(*stored.size, bitstream, exif)
+
+    return make
+
+
+def _still_webp_with_alpha(_: random.Random) -> bytes:
+    picture = _quadrants((10000, 8000)).convert("RGBA")
+    picture.putalpha(Image.linear_gradient("L").resize(picture.size))
+    buffer = io.BytesIO()
+    picture.save(buffer, "WEBP", quality=80, method=0)  # VP8X + ALPH + VP8, as libwebp writes it
+    return buffer.getvalue()
+
+
 def _tiff_mode(
     bits: tuple[int, ...], photometric: int, big_endian: bool = False, **options: object
 ) -> Callable[[random.Random], bytes]:
@@ -230,6 +253,16 @@ CASES = [
         (8900, 8900),
     ),
     Case("webp-79mp-canvas-one-frame", "decompression bomb", _webp_frames((10000, 7900), 1), (10000, 7900)),
+    # -- still WebP at 80 MP: libwebp decodes it straight to twice the target, no full-size canvas
+    Case(
+        "webp-80mp-still-lossy-orientation-6",
+        "WebP still",
+        _still_webp(False, 6),
+        (8000, 10000),
+        probes=QUADRANT_PROBES,
+    ),
+    Case("webp-80mp-still-lossless", "WebP still", _still_webp(True), (10000, 8000), probes=QUADRANT_PROBES),
+    Case("webp-80mp-still-lossy-alpha", "WebP still", _still_webp_with_alpha, (10000, 8000)),
     # -- scan bomb
     Case(
         "jpeg-scan-bomb-8000-scans",

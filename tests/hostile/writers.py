@@ -1,8 +1,8 @@
 """Byte-level image writers for hostile inputs: every header field is ours to choose, including lies.
 
 Pixel payloads come from a `Rows` source (zeros, or seeded noise) and are streamed into the compressor,
-so a 72 MP file costs the generator a row at a time. Only the WebP frame bitstream (VP8L) comes from
-Pillow's encoder; the RIFF container around it, with its canvas and frame offsets, is written here.
+so a 72 MP file costs the generator a row at a time. Only the WebP bitstreams (VP8L, VP8) come from
+Pillow's encoder; the RIFF container around them, with its canvas, EXIF and frame offsets, is written here.
 """
 
 from __future__ import annotations
@@ -460,16 +460,28 @@ def _u24(value: int) -> bytes:
 
 def vp8l_frame(image: Image.Image) -> bytes:
     """The VP8L chunk of `image` encoded lossless by Pillow (libwebp): the one part not written here."""
+    return webp_bitstream(image, lossless=True)
+
+
+def webp_bitstream(image: Image.Image, lossless: bool, **params: object) -> bytes:
+    """The VP8L (lossless) or VP8 (lossy) chunk of `image` encoded by Pillow (libwebp)."""
     buffer = io.BytesIO()
-    image.save(buffer, "WEBP", lossless=True)
+    image.save(buffer, "WEBP", lossless=lossless, **params)
     data = buffer.getvalue()
     position = 12
     while position < len(data):
         kind, size = data[position : position + 4], struct.unpack_from("<I", data, position + 4)[0]
-        if kind == b"VP8L":
+        if kind in (b"VP8L", b"VP8 "):
             return data[position : position + 8 + size + size % 2]
         position += 8 + size + size % 2
-    raise ValueError("Pillow wrote no VP8L chunk")
+    raise ValueError("Pillow wrote no VP8L or VP8 chunk")
+
+
+def still_webp(width: int, height: int, bitstream: bytes, exif: bytes = b"") -> bytes:
+    """A still extended-format WebP: VP8X canvas (with the EXIF flag when given), the bitstream, the EXIF."""
+    vp8x = bytes((0x08 if exif else 0, 0, 0, 0)) + _u24(width - 1) + _u24(height - 1)
+    body = _riff_chunk(b"VP8X", vp8x) + bitstream + (_riff_chunk(b"EXIF", exif) if exif else b"")
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
 
 
 @dataclass(frozen=True)
