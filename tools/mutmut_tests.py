@@ -26,8 +26,15 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.log": (f"{H}test_log",),
     "handler.metrics": (f"{H}test_metrics",),
     "handler.history": (f"{H}test_history",),
-    "handler.imaging": IMAGING,
+    "handler.imaging": (f"{H}test_imaging.py", f"{H}test_renditions.py", f"{H}test_imaging_pipeline"),
     **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
+    "handler.imaging.decode": (f"{H}test_imaging_decode",),
+    "handler.imaging.memory": (f"{H}test_imaging_memory_model", f"{H}test_imaging_memory.py"),
+    "handler.imaging.refusals": (f"{H}test_imaging_refusals",),
+    "handler.imaging.limits": (f"{H}test_imaging_refusals",),
+    "handler.imaging.errors": (f"{H}test_imaging_refusals",),
+    "handler.imaging.results": (f"{H}test_imaging_pipeline",),
+    "handler.imaging.heic": (f"{H}test_imaging_heic",),
     "components.policies": ("tests/infra/test_policies",),
 }
 

@@ -40,6 +40,7 @@ JPEG_DC_ONLY_MARGIN = 2.0
 _STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 _TIFF_ROWS_PER_STRIP, _TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH = 278, 322, 323
 _TIFF_BITS_PER_SAMPLE, _TIFF_SAMPLES_PER_PIXEL = 258, 277
+_TIFF_IMAGE_WIDTH, _TIFF_IMAGE_LENGTH = 256, 257
 
 
 def stored_bytes(mode: str) -> int:
@@ -163,8 +164,9 @@ def _tiff_buffer_bytes(image: Image.Image) -> int:
     bits = sum(bits_per_sample) if len(bits_per_sample) == samples else bits_per_sample[0] * samples
     if _TIFF_TILE_WIDTH in tags:
         width, rows = int(tags[_TIFF_TILE_WIDTH]), int(tags.get(_TIFF_TILE_LENGTH, 1))
-    else:
-        width, rows = image.width, min(int(tags.get(_TIFF_ROWS_PER_STRIP, image.height)), image.height)
+    else:  # strips span the picture as stored (Pillow reports a TIFF with an orientation upright)
+        width, height = int(tags[_TIFF_IMAGE_WIDTH]), int(tags[_TIFF_IMAGE_LENGTH])
+        rows = min(int(tags.get(_TIFF_ROWS_PER_STRIP, height)), height)
     raw = math.ceil(width * bits / 8) * rows
     # libtiff's RGBA interface (YCbCr and old-style JPEG) unpacks a strip to 4 bytes per pixel.
     return max(raw, width * rows * 4)
