@@ -50,6 +50,13 @@ def test_an_empty_object_is_not_an_image():
     assert isinstance(error, imaging.NotAnImage) and "empty (0 bytes)" in error.message
 
 
+@pytest.fixture
+def no_optional_formats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a fresh container before HEIC is first enabled."""
+    monkeypatch.setattr(decode, "_EXTRA_FORMATS", [])
+
+
+@pytest.mark.usefixtures("no_optional_formats")
 def test_content_of_no_allowed_format_is_not_an_image_and_the_message_lists_the_formats():
     error = refused(encode(Image.new("RGB", (16, 16)), "ICO"))  # Pillow reads ICO; the pipeline does not
     assert isinstance(error, imaging.NotAnImage)
@@ -101,9 +108,9 @@ def test_a_broken_header_is_corrupt(data):
     assert isinstance(error, imaging.CorruptImage) and error.message.startswith("cannot read image header: ")
 
 
-def test_a_format_an_optional_plugin_registers_is_accepted_once_allowed(monkeypatch):
+@pytest.mark.usefixtures("no_optional_formats")
+def test_a_format_an_optional_plugin_registers_is_accepted_once_allowed():
     # GIVEN no optional formats yet, and an ICO upload (Pillow can read it)
-    monkeypatch.setattr(decode, "_EXTRA_FORMATS", [])
     data = encode(Image.new("RGB", (16, 16)), "ICO")
     # WHEN ICO is allowed, twice over
     decode.allow_format("ICO")
