@@ -168,8 +168,8 @@ def jpeg_layout(data: bytes) -> JpegLayout:
             position += 1  # fill bytes and garbage between segments
             continue
         marker = data[position + 1]
-        if marker in (0xFF, 0x01) or 0xD0 <= marker <= 0xD8:
-            position += 1 if marker == 0xFF else 2
+        if marker in (0xFF, 0x01) or 0xD0 <= marker <= 0xD9:
+            position += 1  # fill byte or standalone marker (TEM, RSTn, SOI, EOI): no length follows
             continue
         if marker == 0xDA:
             if not progressive and position + 4 < len(data) and data[position + 4] == len(sampling):

@@ -65,7 +65,7 @@ def jpeg_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
 def draft_request(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
     """The box to hand Image.draft so that Pillow picks jpeg_scale's denominator for a `size` JPEG."""
     scale = jpeg_scale(size, target)
-    return max(1, size[0] // scale), max(1, size[1] // scale)
+    return size[0] // scale, size[1] // scale  # at least 1: a scale is chosen only where the box fits
 
 
 def decoded_size(image: Image.Image, target: tuple[int, int]) -> tuple[int, int]:
@@ -159,21 +159,16 @@ def _jpeg_coefficient_bytes(size: tuple[int, int], layout: JpegLayout) -> int:
 def _tiff_buffer_bytes(image: Image.Image) -> int:
     """The strip or tile buffer: Pillow reads a whole strip (raw) or has libtiff decode one (compressed)."""
     tags = image.tag_v2  # type: ignore[attr-defined]
-    bits_per_sample = _as_tuple(tags.get(_TIFF_BITS_PER_SAMPLE, (1,)))
-    samples = int(tags.get(_TIFF_SAMPLES_PER_PIXEL, len(bits_per_sample)))
-    bits = sum(bits_per_sample) if len(bits_per_sample) == samples else bits_per_sample[0] * samples
+    # Pillow opens only TIFFs whose samples share one depth (given once or per sample, always a tuple).
+    bits = int(tags.get(_TIFF_BITS_PER_SAMPLE, (1,))[0]) * int(tags.get(_TIFF_SAMPLES_PER_PIXEL, 1))
     if _TIFF_TILE_WIDTH in tags:
-        width, rows = int(tags[_TIFF_TILE_WIDTH]), int(tags.get(_TIFF_TILE_LENGTH, 1))
+        width, rows = int(tags[_TIFF_TILE_WIDTH]), int(tags[_TIFF_TILE_LENGTH])
     else:  # strips span the picture as stored (Pillow reports a TIFF with an orientation upright)
         width, height = int(tags[_TIFF_IMAGE_WIDTH]), int(tags[_TIFF_IMAGE_LENGTH])
         rows = min(int(tags.get(_TIFF_ROWS_PER_STRIP, height)), height)
     raw = math.ceil(width * bits / 8) * rows
     # libtiff's RGBA interface (YCbCr and old-style JPEG) unpacks a strip to 4 bytes per pixel.
     return max(raw, width * rows * 4)
-
-
-def _as_tuple(value: object) -> tuple[int, ...]:
-    return tuple(int(v) for v in value) if isinstance(value, tuple) else (int(value),)  # type: ignore[call-overload]
 
 
 def _round_up(value: int, multiple: int) -> int:

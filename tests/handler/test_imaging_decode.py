@@ -298,8 +298,17 @@ def test_jpeg_layout_of_a_file_cut_before_its_first_scan_has_no_scans():
 
 @pytest.mark.parametrize(
     "padding",
-    [b"\xff", b"\xff\xff", b"\xff\x01", b"\xff\xd0\xff\xd7", b"\x00\x00\xff\xff\xff"],
-    ids=["fill", "two-fill", "tem", "restart-markers", "garbage-and-fill"],
+    [
+        b"\xff",
+        b"\xff\xff",
+        b"\xff\x01",
+        b"\xff\xd0\xff\xd7",
+        b"\xff\xd8",
+        b"\xff\xd9",
+        b"\x00",
+        b"\x00\x00\xff\xff\xff",
+    ],
+    ids=["fill", "two-fill", "tem", "restart-markers", "soi", "eoi", "garbage", "garbage-and-fill"],
 )
 def test_jpeg_layout_skips_fill_bytes_standalone_markers_and_garbage_between_segments(padding):
     # GIVEN a progressive JPEG with padding inserted before its frame header
@@ -308,3 +317,42 @@ def test_jpeg_layout_skips_fill_bytes_standalone_markers_and_garbage_between_seg
     padded = data[:sof] + padding + data[sof:]
     # THEN the walk reads the same frame and scans as without it
     assert decode.jpeg_layout(padded) == decode.JpegLayout(True, data.count(b"\xff\xda"), ((2, 1), (1, 1), (1, 1)))
+
+
+def test_jpeg_layout_counts_only_the_scans_after_the_frame_header():
+    # GIVEN a progressive JPEG whose comment holds the bytes of a scan marker
+    data = encode(Image.new("RGB", (64, 48)), "JPEG", progressive=True, comment=b"\xff\xda\xff\xda")
+    scans = data.count(b"\xff\xda") - 2
+    # THEN the comment's are not counted
+    assert scans > 1
+    assert decode.jpeg_layout(data).scans == scans
+
+
+def test_jpeg_layout_walks_past_segments_over_32_kb():
+    # GIVEN a progressive JPEG with a 60 KB colour profile (one APP2 segment longer than 32767 bytes)
+    data = encode(Image.new("RGB", (64, 48)), "JPEG", progressive=True, icc_profile=bytes(60_000))
+    # THEN its frame and scans are still found
+    assert decode.jpeg_layout(data) == decode.JpegLayout(True, data.count(b"\xff\xda"), ((2, 2), (1, 1), (1, 1)))
+
+
+def test_jpeg_layout_stops_at_the_first_scan_of_a_single_scan_sequential_file():
+    # GIVEN a baseline JPEG (its one scan holds every component) followed by five more copies of that scan
+    data = encode(Image.new("RGB", (64, 48)), "JPEG")
+    scan = data[data.index(b"\xff\xda") : data.rindex(b"\xff\xd9")]
+    padded = data[: data.rindex(b"\xff\xd9")] + scan * 5 + b"\xff\xd9"
+    # THEN it has one scan: libjpeg never decodes another in such a frame
+    assert decode.jpeg_layout(padded).scans == 1
+
+
+def test_jpeg_layout_never_fails_on_a_file_cut_anywhere_in_its_header():
+    # GIVEN a progressive JPEG cut at every byte up to a little into its first scan
+    data = encode(Image.new("RGB", (64, 48)), "JPEG", progressive=True)
+    sof, sos = data.index(b"\xff\xc2"), data.index(b"\xff\xda")
+    layouts = {cut: decode.jpeg_layout(data[:cut]) for cut in range(sos + 12)}
+    # THEN each is walked without error; a cut frame header is not read, a whole one is
+    assert layouts[sof + 9] == decode.JpegLayout(False, 0, ())
+    assert layouts[sof + 10] == decode.JpegLayout(True, 0, ())
+    assert layouts[sos + 4].scans == 1  # the scan marker and its length: one scan begun
+    baseline = encode(Image.new("RGB", (64, 48)), "JPEG")
+    first = baseline.index(b"\xff\xda")
+    assert [decode.jpeg_layout(baseline[:cut]).scans for cut in (first + 4, first + 5)] == [1, 1]

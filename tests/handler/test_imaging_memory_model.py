@@ -32,9 +32,9 @@ def peak(data: bytes, target: tuple[int, int] = (800, 600)) -> int:
 
 
 def tiff_header(width: int, height: int, tags: dict[int, object]) -> bytes:
-    """A little-endian TIFF that is only its directory (RGB, uncompressed, one empty strip unless overridden)."""
+    """A little-endian TIFF that is only its directory (8-bit RGB, uncompressed, one empty strip; None drops a tag)."""
     directory = TiffImagePlugin.ImageFileDirectory_v2()
-    layout = {256: width, 257: height, 259: 1, 262: 2, 273: (0,), 279: (1,), **tags}
+    layout = {256: width, 257: height, 258: (8, 8, 8), 259: 1, 262: 2, 273: (0,), 277: 3, 279: (1,), **tags}
     for tag, value in layout.items():
         if value is not None:
             directory[tag] = value
@@ -127,6 +127,8 @@ def test_grey_and_cmyk_jpeg_cost_their_own_storage(components, mode_bytes, copie
         ((1999, 1500), 1),
         ((3999, 3000), 2),  # 3.2x: 1/4 would lose the margin
         ((16000, 1500), 2),  # the short side decides the margin
+        ((4001, 9000), 4),  # the width decides, and does not divide by the scale
+        ((9000, 3001), 4),  # the height decides, and does not divide by the scale
     ],
 )
 def test_jpeg_scale_keeps_a_margin_over_the_target_and_pillow_draft_agrees(size, scale):
@@ -216,6 +218,13 @@ def test_tiff_decoder_holds_one_strip_or_tile(tags, buffer):
     data = tiff_header(300, 200, tags)
     # THEN the decoder's part is one strip or tile: raw bytes, or 4 B/px when that is more
     assert peak(data) == BASE + len(data) + 300 * 200 * 4 * 2 + buffer
+
+
+def test_bilevel_tiff_without_depth_tags_is_one_bit_of_one_sample():
+    # GIVEN a 300x200 bilevel TIFF without BitsPerSample and SamplesPerPixel (TIFF's defaults: 1 and 1)
+    data = tiff_header(300, 200, {258: None, 262: 1, 277: None, 278: 50})
+    # THEN: the picture at 1 B/px, four 4 B/px copies, and a 50-row strip at libtiff's 4 B/px
+    assert peak(data) == BASE + len(data) + 300 * 200 + 300 * 200 * 4 * COPIES + 300 * 50 * 4
 
 
 def test_tiff_with_an_orientation_counts_the_turned_copy():

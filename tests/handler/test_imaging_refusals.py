@@ -148,6 +148,15 @@ def test_animation_work_of_exactly_the_budget_is_accepted_and_one_frame_more_ref
     )
 
 
+def test_animation_refusal_rounds_megapixels_to_the_nearest(monkeypatch):
+    # GIVEN 1,606 frames of 500x500 (401.5 megapixels) against a budget of 1.5 megapixels
+    monkeypatch.setattr(refusals, "MAX_ANIMATION_PIXELS", 1_500_000)
+    image = opened(encode(Image.new("P", (500, 500)), "GIF"))
+    # THEN both are rounded to whole megapixels (half to even), not cut
+    message = refusal(refusals.check_animation, image, (1, 1), 1606, ROOMY)
+    assert message.startswith("1606 frames of 500x500 are 402 megapixels to decode, above 2: ")
+
+
 def test_animation_memory_is_checked_against_the_memory_size():
     # GIVEN a 200x200 GIF and 100 frames of 100x100: 20 B/px of source, 8 B/px per output frame
     data = encode(Image.new("P", (200, 200)), "GIF")
