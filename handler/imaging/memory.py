@@ -134,7 +134,7 @@ def _decoder_bytes(image: Image.Image) -> int:
         # libheif holds the decoded YCbCr planes and its interleaved RGB beside Pillow's copy (7.9 B/px measured).
         return width * height * (HEIF_DECODER_BYTES_PER_PIXEL * (2 if int(image.info.get("bit_depth", 8)) > 8 else 1))
     if image.format == "GIF":
-        return width * height * stored_bytes(image.mode)  # the frame kept for the next frame's disposal
+        return width * height  # the frame kept for the next frame's disposal (GIF opens as P or L: 1 B/px)
     return 4 * width * 8  # PNG and the rest: a few rows (Adam7 passes are unpacked row by row too)
 
 

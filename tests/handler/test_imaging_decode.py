@@ -47,7 +47,7 @@ def refused(data: bytes) -> imaging.ImageRejected:
 
 def test_an_empty_object_is_not_an_image():
     error = refused(b"")
-    assert isinstance(error, imaging.NotAnImage) and "empty (0 bytes)" in error.message
+    assert isinstance(error, imaging.NotAnImage) and error.message == "the object is empty (0 bytes)"
 
 
 @pytest.fixture
@@ -195,6 +195,11 @@ def test_orientation_of_another_type_or_a_broken_block_means_upright(fmt):
     # THEN neither turns the picture
     assert decode.orientation(as_text) == 1
     assert decode.orientation(broken) == 1
+
+
+def test_png_exif_chunk_that_is_not_exif_means_upright():
+    data = png_header(16, 16, chunk(b"eXIf", b"not a TIFF structure"))
+    assert decode.orientation(decode.open_image(data)) == 1
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])

@@ -176,6 +176,30 @@ def test_eight_bit_png_being_shrunk_costs_seven_strips_and_the_base(mode, copies
     assert peak(data, (100, 75)) == BASE + len(data) + 60 * 1000 * 4 * 7 + 200 * 150 * 4 * copies
 
 
+@pytest.mark.parametrize(
+    ("fmt", "size", "target", "rows", "base"),
+    [
+        ("PNG", (1000, 750), (250, 187), 64, 500 * 375),  # shrunk by exactly 2: 64-row strips
+        ("PNG", (2200, 2200), (2, 2), 550, 4 * 4),  # shrunk by 550: strips of one factor of rows
+        ("BMP", (1000, 750), (250, 187), 64, 500 * 375),
+        ("BMP", (2200, 2200), (2, 2), 550, 4 * 4),
+    ],
+    ids=["png-by-2", "png-by-550", "bmp-by-2", "bmp-by-550"],
+)
+def test_strip_paths_from_a_shrink_of_two_to_one_beyond_the_strip_height(fmt, size, target, rows, base):
+    # GIVEN a grey PNG or BMP shrunk by 2 (the least that takes the strip path) or by more than a strip's rows
+    data = encode(Image.new("L", size), fmt)
+    copies = {"PNG": 7, "BMP": 4}[fmt]
+    # THEN its strips (7 copies for PNG, 4 for BMP, at 4 B/px) and the shrunk base are counted, not the picture
+    assert peak(data, target) == BASE + len(data) + rows * size[0] * 4 * copies + base * 4
+
+
+def test_stripped_tiff_shrunk_by_two_takes_the_group_path():
+    data = encode(Image.new("RGB", (1000, 750)), "TIFF", compression="tiff_adobe_deflate", tiffinfo={278: 16})
+    # 16-row strips, shrink 2: groups of 64 rows
+    assert peak(data, (250, 187)) == BASE + len(data) + 64 * 1000 * 4 * 6 + 500 * 375 * 4
+
+
 def interlaced(png: bytes) -> bytes:
     """`png` with its header saying Adam7 (Pillow cannot write interlaced PNGs; the pixels are not read here)."""
     ihdr = bytearray(png[12:29])
@@ -227,12 +251,13 @@ def test_bilevel_tiff_without_depth_tags_is_one_bit_of_one_sample():
     assert peak(data) == BASE + len(data) + 300 * 200 + 300 * 200 * 4 * COPIES + 300 * 50 * 4
 
 
-def test_tiff_with_an_orientation_counts_the_turned_copy():
-    # GIVEN a 300x200 RGB TIFF in one strip, then the same with orientation 6 (Pillow turns it while loading)
-    plain = encode(Image.new("RGB", (300, 200)), "TIFF")
-    turned = encode(Image.new("RGB", (300, 200)), "TIFF", tiffinfo={0x0112: 6})
-    # THEN the orientation adds one more decoded copy of the picture (reported upright: 200x300)
-    assert peak(turned) - len(turned) == peak(plain) - len(plain) + 300 * 200 * 4
+@pytest.mark.parametrize("turn", [2, 6])
+def test_tiff_with_an_orientation_counts_the_turned_copy(turn):
+    # GIVEN a 300x200 grey TIFF in one strip, then the same mirrored (2) or turned (6): Pillow turns it on load
+    plain = encode(Image.new("L", (300, 200)), "TIFF")
+    turned = encode(Image.new("L", (300, 200)), "TIFF", tiffinfo={0x0112: turn})
+    # THEN the orientation adds one more decoded copy of the picture, at 1 B/px
+    assert peak(turned) - len(turned) == peak(plain) - len(plain) + 300 * 200
 
 
 def test_rle_bmp_costs_twice_its_pixels_in_the_python_decoder():
@@ -261,13 +286,15 @@ def test_gif_keeps_the_previous_frame_beside_the_picture():
     assert peak(data) == BASE + len(data) + 200 * 100 * 2 + 200 * 100 * 4 * COPIES
 
 
-@pytest.mark.parametrize(("bit_depth", "planes"), [(8, 6), (10, 12)])
+@pytest.mark.parametrize(("bit_depth", "planes"), [(8, 6), (None, 6), (9, 12), (12, 12)])
 def test_heif_counts_libheif_planes_double_when_deep(bit_depth, planes):
-    # GIVEN the 1024x768 8-bit HEIC photo, and the same header reporting 10 bits
+    # GIVEN the 1024x768 8-bit HEIC photo, and the same header reporting no depth, 9 or 12 bits
     enable_heic()
     data = PHOTO_HEIC.read_bytes()
     image = decode.open_image(data)
     image.info["bit_depth"] = bit_depth
+    if bit_depth is None:
+        del image.info["bit_depth"]
     # THEN libheif's planes are 6 B/px, twice that above 8 bits, beside the RGB picture and its copy
     expected = BASE + len(data) + 1024 * 768 * 4 * 2 + 1024 * 768 * planes
     assert memory.estimated_peak_bytes(image, (800, 600)) == expected

@@ -42,16 +42,16 @@ def webp_header(width: int, height: int, length: int = 30) -> bytes:
 
 
 def test_webp_canvas_exactly_filling_the_memory_size_is_accepted_and_a_megabyte_less_refused():
-    # GIVEN a 1 MB upload declaring a 1024x1024 canvas: 96 MB runtime + 1 MB + 16 B/px x 1 MP = 113 MB
-    data = webp_header(1024, 1024, length=MIB)
-    needed = BASE + MIB + 1024 * 1024 * 16
-    assert needed == 113 * MIB
-    # THEN 113 MB is enough
-    refusals.check_before_opening(data, imaging.Limits(memory_mb=113))
-    # AND 112 MB is refused with the need and the next multiple of 64 MB to raise memorySize to
-    message = refusal(refusals.check_before_opening, data, imaging.Limits(memory_mb=112))
+    # GIVEN a 1 MB upload declaring a 2048x1024 canvas: 96 MB runtime + 1 MB + 16 B/px x 2 MP = 129 MB
+    data = webp_header(2048, 1024, length=MIB)
+    needed = BASE + MIB + 2048 * 1024 * 16
+    assert needed == 129 * MIB
+    # THEN 129 MB is enough
+    refusals.check_before_opening(data, imaging.Limits(memory_mb=129))
+    # AND 128 MB is refused with the need and the next multiple of 64 MB to raise memorySize to
+    message = refusal(refusals.check_before_opening, data, imaging.Limits(memory_mb=128))
     assert message == (
-        "WEBP 1024x1024 needs about 113 MB to decode: too large for 112 MB, raise memorySize to at least 128"
+        "WEBP 2048x1024 needs about 129 MB to decode: too large for 128 MB, raise memorySize to at least 192"
     )
 
 
