@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 from handler import imaging
 from handler.imaging import decode
@@ -72,6 +72,18 @@ def test_a_header_past_pillows_warning_size_opens_without_a_warning():
         image = decode.open_image(data)
     # THEN it opens quietly: the pipeline's own MAX_PIXELS decides next
     assert image.size == (10000, 9000)
+
+
+def test_only_the_bomb_warning_is_silenced_other_header_warnings_still_reach_the_log():
+    # GIVEN a TIFF whose description tag points past the end of the file (Pillow warns and skips it)
+    directory = TiffImagePlugin.ImageFileDirectory_v2()
+    tags = {256: 30, 257: 20, 258: (8, 8, 8), 259: 1, 262: 2, 273: (0,), 277: 3, 279: (1,), 270: "x" * 200}
+    for tag, value in tags.items():
+        directory[tag] = value
+    data = (b"II*\x00" + struct.pack("<I", 8) + directory.tobytes(8))[:-150]
+    # THEN it opens, and the warning is not swallowed
+    with pytest.warns(UserWarning, match="Skipping tag 270"):
+        assert decode.open_image(data).size == (30, 20)
 
 
 def test_a_header_past_pillows_bomb_limit_is_too_large():
