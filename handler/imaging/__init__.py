@@ -170,11 +170,8 @@ def _decode_base(
     image.seek(0)
     # JPEG decodes straight at 1/2, 1/4 or 1/8 scale: ask for a margin over the target, never less.
     image.draft(None, draft_request(image.size, target) if image.format == "JPEG" else draft_box(target))
-    opened_size = image.size
     image.load()
     limits.check_time("shrinking")
-    if image.size != opened_size:
-        target = (target[1], target[0])  # a loader that turned the picture while loading (older Pillow TIFF)
     sixteen_bit = image.mode.startswith("I;16")
     base = to_eight_bit(reduce(image, target, reducible, limits), sixteen_bit)
     return to_rgb(oriented(base, turn), image.info.get("icc_profile"))

@@ -108,19 +108,16 @@ def orients_on_load(image: Image.Image) -> bool:
 def orientation(image: Image.Image) -> int:
     """The EXIF orientation (1-8) of `image`, read without decoding pixels; 1 when absent or unreadable."""
     try:
-        if image.format == "PNG":
-            # PNG's getexif() loads the whole image to find an eXIf chunk after the pixels.
-            exif = _png_exif(upload_bytes(image))
-            value = exif.get(_ORIENTATION_TAG, 1) if exif is not None else 1
-        else:
-            value = image.getexif().get(_ORIENTATION_TAG, 1)
+        # PNG's getexif() loads the whole image to find an eXIf chunk after the pixels.
+        exif = _png_exif(upload_bytes(image)) if image.format == "PNG" else image.getexif()
+        value = exif.get(_ORIENTATION_TAG)
     except Exception:  # a broken EXIF block must not lose the image; it just is not rotated
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _png_exif(data: bytes) -> Image.Exif | None:
-    """The eXIf chunk of a PNG, found by walking chunk headers (IDAT is skipped, never inflated)."""
+def _png_exif(data: bytes) -> Image.Exif:
+    """The eXIf chunk of a PNG, found by walking chunk headers (IDAT is skipped, never inflated); empty if none."""
     position = len(_PNG_SIGNATURE)
     while position + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[position : position + 8])
@@ -131,7 +128,7 @@ def _png_exif(data: bytes) -> Image.Exif | None:
         if kind == b"IEND":
             break
         position += 12 + length
-    return None
+    return Image.Exif()
 
 
 def webp_canvas(data: bytes) -> tuple[int, int] | None:
@@ -171,8 +168,8 @@ def jpeg_layout(data: bytes) -> JpegLayout:
             position += 1  # fill bytes and garbage between segments
             continue
         marker = data[position + 1]
-        if marker in (0xFF, 0x01) or 0xD0 <= marker <= 0xD8:
-            position += 1 if marker == 0xFF else 2
+        if marker in (0xFF, 0x01) or 0xD0 <= marker <= 0xD9:
+            position += 1  # fill byte or standalone marker (TEM, RSTn, SOI, EOI): no length follows
             continue
         if marker == 0xDA:
             if not progressive and position + 4 < len(data) and data[position + 4] == len(sampling):

@@ -40,6 +40,7 @@ JPEG_DC_ONLY_MARGIN = 2.0
 _STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 _TIFF_ROWS_PER_STRIP, _TIFF_TILE_WIDTH, _TIFF_TILE_LENGTH = 278, 322, 323
 _TIFF_BITS_PER_SAMPLE, _TIFF_SAMPLES_PER_PIXEL = 258, 277
+_TIFF_IMAGE_WIDTH, _TIFF_IMAGE_LENGTH = 256, 257
 
 
 def stored_bytes(mode: str) -> int:
@@ -64,7 +65,7 @@ def jpeg_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
 def draft_request(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
     """The box to hand Image.draft so that Pillow picks jpeg_scale's denominator for a `size` JPEG."""
     scale = jpeg_scale(size, target)
-    return max(1, size[0] // scale), max(1, size[1] // scale)
+    return size[0] // scale, size[1] // scale  # at least 1: a scale is chosen only where the box fits
 
 
 def decoded_size(image: Image.Image, target: tuple[int, int]) -> tuple[int, int]:
@@ -150,7 +151,7 @@ def _decoder_bytes(image: Image.Image) -> int:
         # libheif holds the decoded YCbCr planes and its interleaved RGB beside Pillow's copy (7.9 B/px measured).
         return width * height * (HEIF_DECODER_BYTES_PER_PIXEL * (2 if int(image.info.get("bit_depth", 8)) > 8 else 1))
     if image.format == "GIF":
-        return width * height * stored_bytes(image.mode)  # the frame kept for the next frame's disposal
+        return width * height  # the frame kept for the next frame's disposal (GIF opens as P or L: 1 B/px)
     return 4 * width * 8  # PNG and the rest: a few rows (Adam7 passes are unpacked row by row too)
 
 
@@ -175,20 +176,16 @@ def _jpeg_coefficient_bytes(size: tuple[int, int], layout: JpegLayout) -> int:
 def _tiff_buffer_bytes(image: Image.Image) -> int:
     """The strip or tile buffer: Pillow reads a whole strip (raw) or has libtiff decode one (compressed)."""
     tags = image.tag_v2  # type: ignore[attr-defined]
-    bits_per_sample = _as_tuple(tags.get(_TIFF_BITS_PER_SAMPLE, (1,)))
-    samples = int(tags.get(_TIFF_SAMPLES_PER_PIXEL, len(bits_per_sample)))
-    bits = sum(bits_per_sample) if len(bits_per_sample) == samples else bits_per_sample[0] * samples
+    # Pillow opens only TIFFs whose samples share one depth (given once or per sample, always a tuple).
+    bits = int(tags.get(_TIFF_BITS_PER_SAMPLE, (1,))[0]) * int(tags.get(_TIFF_SAMPLES_PER_PIXEL, 1))
     if _TIFF_TILE_WIDTH in tags:
-        width, rows = int(tags[_TIFF_TILE_WIDTH]), int(tags.get(_TIFF_TILE_LENGTH, 1))
-    else:
-        width, rows = image.width, min(int(tags.get(_TIFF_ROWS_PER_STRIP, image.height)), image.height)
+        width, rows = int(tags[_TIFF_TILE_WIDTH]), int(tags[_TIFF_TILE_LENGTH])
+    else:  # strips span the picture as stored (Pillow reports a TIFF with an orientation upright)
+        width, height = int(tags[_TIFF_IMAGE_WIDTH]), int(tags[_TIFF_IMAGE_LENGTH])
+        rows = min(int(tags.get(_TIFF_ROWS_PER_STRIP, height)), height)
     raw = math.ceil(width * bits / 8) * rows
     # libtiff's RGBA interface (YCbCr and old-style JPEG) unpacks a strip to 4 bytes per pixel.
     return max(raw, width * rows * 4)
-
-
-def _as_tuple(value: object) -> tuple[int, ...]:
-    return tuple(int(v) for v in value) if isinstance(value, tuple) else (int(value),)  # type: ignore[call-overload]
 
 
 def _round_up(value: int, multiple: int) -> int:
