@@ -28,6 +28,11 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.history": (f"{H}test_history",),
     "handler.imaging": IMAGING,
     **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
+    "handler.imaging.geometry": (f"{H}test_geometry",),
+    "handler.imaging.colour": (f"{H}test_colour",),
+    "handler.imaging.watermark": (f"{H}test_watermark",),
+    "handler.imaging.encode": (f"{H}test_encode",),
+    "handler.imaging.animation": (f"{H}test_animation",),
     "components.policies": ("tests/infra/test_policies",),
 }
 
