@@ -39,6 +39,11 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.imaging.errors": (f"{H}test_imaging_refusals",),
     "handler.imaging.results": (f"{H}test_imaging_pipeline",),
     "handler.imaging.heic": (f"{H}test_imaging_heic",),
+    "handler.imaging.geometry": (f"{H}test_geometry",),
+    "handler.imaging.colour": (f"{H}test_colour",),
+    "handler.imaging.watermark": (f"{H}test_watermark",),
+    "handler.imaging.encode": (f"{H}test_encode",),
+    "handler.imaging.animation": (f"{H}test_animation",),
     "components.policies": ("tests/infra/test_policies",),
 }
 
