@@ -14,8 +14,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
 
-# How deep envelopes may nest (SQS -> SNS -> S3 is three).
-MAX_DEPTH = 4
+# How many JSON envelopes (an SQS body, an SNS message) may wrap an event: SQS -> SNS -> S3 uses two.
+MAX_ENVELOPES = 4
 EVENTBRIDGE_TYPES = ("Object Created", "Object Deleted")
 # How the keys of an event's own S3 records are written: URL-encoded as S3 sends them, or as they are.
 KEY_ENCODINGS = ("url", "none")
@@ -70,16 +70,13 @@ def parse(event: Any) -> Batch:
     listing). They apply to the event's own records, never to notifications nested in SQS/SNS messages.
     """
     top = event if isinstance(event, Mapping) else {}
-    notify = top.get("notify") is not False
     records = top.get("Records")
-    if isinstance(records, list) and records and all(_source(record) == "aws:sqs" for record in records):
-        messages = tuple(Message(_message_id(record), tuple(_record(record, 1))) for record in records)
-        return Batch(messages, from_sqs=True, notify=notify)
-    encoding = top.get("keyEncoding", "url")
-    if encoding not in KEY_ENCODINGS:
-        refused = Unusable("malformed_event", f"keyEncoding is {encoding!r}, not one of {', '.join(KEY_ENCODINGS)}")
-        return Batch((Message(None, (refused,)),), notify=notify)
-    return Batch((Message(None, tuple(_payload(event, 0, raw_keys=encoding == "none"))),), notify=notify)
+    sqs_records = records if isinstance(records, list) and records and all(map(_is_sqs, records)) else []
+    if sqs_records:
+        messages = tuple(Message(_optional_text(record.get("messageId")), _sqs_items(record)) for record in sqs_records)
+    else:
+        messages = (Message(None, _event_items(event, top.get("keyEncoding", "url"))),)
+    return Batch(messages, from_sqs=bool(sqs_records), notify=top.get("notify") is not False)
 
 
 def s3_objects(event: Any) -> Iterator[SourceObject]:
@@ -88,21 +85,29 @@ def s3_objects(event: Any) -> Iterator[SourceObject]:
         yield from (item for item in message.items if isinstance(item, SourceObject))
 
 
-def _source(record: Any) -> str:
-    if not isinstance(record, Mapping):
-        return ""
+def _source(record: Mapping[str, Any]) -> str:
     return str(record.get("eventSource") or record.get("EventSource") or "")
 
 
-def _message_id(record: Mapping[str, Any]) -> str | None:
-    message_id = record.get("messageId")
-    return message_id if isinstance(message_id, str) else None
+def _is_sqs(record: Any) -> bool:
+    return isinstance(record, Mapping) and _source(record) == "aws:sqs"
 
 
-def _payload(payload: Any, depth: int, *, raw_keys: bool = False) -> list[Item]:
+def _sqs_items(record: Mapping[str, Any]) -> tuple[Item, ...]:
+    return tuple(_json(record.get("body"), 0))
+
+
+def _event_items(event: Any, encoding: Any) -> tuple[Item, ...]:
+    """The items of an event that is not an SQS batch, its own S3 records' keys read as `encoding` says."""
+    if encoding not in KEY_ENCODINGS:
+        return (Unusable("malformed_event", f"keyEncoding is {encoding!r}, not one of {', '.join(KEY_ENCODINGS)}"),)
+    return tuple(_payload(event, 0, raw_keys=encoding == "none"))
+
+
+def _payload(payload: Any, envelopes: int, *, raw_keys: bool = False) -> list[Item]:
     """The items of one event or envelope body (`raw_keys`: its S3 records' keys are not URL-encoded)."""
-    if depth > MAX_DEPTH:
-        return [Unusable("malformed_event", "envelopes nested too deep")]
+    if envelopes > MAX_ENVELOPES:
+        return [Unusable("malformed_event", f"more than {MAX_ENVELOPES} envelopes nested")]
     if not isinstance(payload, Mapping):
         return [Unusable("malformed_event", f"event is {type(payload).__name__}, not an object")]
     if payload.get("Event") == "s3:TestEvent":
@@ -110,34 +115,35 @@ def _payload(payload: Any, depth: int, *, raw_keys: bool = False) -> list[Item]:
     if "detail-type" in payload:
         return [_guarded(_eventbridge, payload)]
     if payload.get("Type") == "Notification" and "Message" in payload:
-        return _json(payload["Message"], depth + 1)  # an SNS notification delivered to SQS
+        return _json(payload["Message"], envelopes)  # an SNS notification delivered to SQS
     if "Records" in payload:
         records = payload["Records"]
         if not isinstance(records, list):
             return [Unusable("malformed_event", f"Records is {type(records).__name__}, not a list")]
-        return [item for record in records for item in _record(record, depth + 1, raw_keys=raw_keys)]
+        return [item for record in records for item in _record(record, envelopes, raw_keys=raw_keys)]
     return [Unusable("unknown_event", f"an event with keys {sorted(map(str, payload))[:10]}")]
 
 
-def _record(record: Any, depth: int, *, raw_keys: bool = False) -> list[Item]:
-    source = _source(record)
+def _record(record: Any, envelopes: int, *, raw_keys: bool) -> list[Item]:
     if not isinstance(record, Mapping):
         return [Unusable("malformed_record", f"record is {type(record).__name__}, not an object")]
+    source = _source(record)
     if source == "aws:sqs":
-        return _json(record.get("body"), depth + 1)
+        return _json(record.get("body"), envelopes)
     if source == "aws:sns":
         sns = record.get("Sns")
-        return _json(sns.get("Message") if isinstance(sns, Mapping) else None, depth + 1)
+        return _json(sns.get("Message") if isinstance(sns, Mapping) else None, envelopes)
     if source == "aws:s3" or "s3" in record:
         return [_guarded(partial(_s3_record, decode_key=str) if raw_keys else _s3_record, record)]
     return [Unusable("unknown_event", f"a record from {source or 'an unknown source'}")]
 
 
-def _json(text: Any, depth: int) -> list[Item]:
+def _json(text: Any, envelopes: int) -> list[Item]:
+    """The items of an envelope's JSON text, one more envelope deep than what holds it."""
     if not isinstance(text, str):
         return [Unusable("malformed_record", "the envelope holds no message text")]
     try:
-        return _payload(json.loads(text), depth)
+        return _payload(json.loads(text), envelopes + 1)
     except ValueError:
         return [Unusable("malformed_record", f"the message is not JSON: {text[:200]!r}")]
 

@@ -7,15 +7,13 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handler import aws, log
 
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects, and any non-ASCII one
-DOCUMENT_VERSION = 1
-MACHINE_PROTOCOLS = ("sqs", "lambda", "http", "https", "firehose")
 ELLIPSIS = "..."
 UNNAMED_RENDITION = "default"  # what the handler calls the rendition a deployment without RENDITIONS makes
 
@@ -40,8 +38,6 @@ def _transliteration() -> dict[int, str]:
             table[ord(letter)] = ascii_spelling
     return table
 
-
-_TRANSLITERATION = _transliteration()
 
 # What the uploader can do about each failure; the error message says what happened.
 ADVICE = {
@@ -74,7 +70,8 @@ DEFAULT_ADVICE = (
 def ascii_text(text: str) -> str:
     """Printable ASCII for any text: transliterated where a reader could, a short hash where not (e.g. CJK)."""
     # Spelled before decomposing ("й" is "y", not "i"), and after it (an accented Greek vowel is a vowel and a mark).
-    folded = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATION)).translate(_TRANSLITERATION)
+    table = _transliteration()  # built per call (microseconds), so that no import-time state hides an edit
+    folded = unicodedata.normalize("NFKD", text.translate(table)).translate(table)
     parts: list[str] = []
     foreign = ""
     for char in [*folded, ""]:
@@ -90,7 +87,7 @@ def ascii_text(text: str) -> str:
 
 
 def _short_hash(text: str, length: int) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def middle_ellipsis(path: str, limit: int) -> str:
@@ -107,9 +104,8 @@ def middle_ellipsis(path: str, limit: int) -> str:
 
 def subject(document: Mapping[str, Any]) -> str:
     """ASCII subject of at most 100 characters that names the file and tells any two uploads apart."""
-    status = str(document.get("status", ""))
-    word = {"success": "Image processed", "failure": "Image FAILED"}.get(status, f"Image {status}")
-    key = str(document.get("source_key", ""))
+    word = "Image processed" if document["status"] == "success" else "Image FAILED"
+    key = document["source_key"]
     tag = f" [{_short_hash(key, 6)}]"
     room = SUBJECT_LIMIT - len(word) - len(": ") - len(tag)
     return f"{word}: {middle_ellipsis(ascii_text(key), room)}{tag}"
@@ -119,81 +115,72 @@ def readable_bytes(count: int) -> str:
     """A byte count as a person reads it: 980 bytes, 12.3 kB, 4.5 MB."""
     if count < 1000:
         return f"{count} bytes"
-    value = float(count)
-    for unit in ("kB", "MB", "GB"):
-        value /= 1000
-        if value < 999.95 or unit == "GB":
+    value = count / 1000
+    for unit in ("kB", "MB"):
+        if value < 999.95:  # what would print as 1000.0 is the next unit's 1.0
             return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
+        value /= 1000
+    return f"{value:.1f} GB"
 
 
-def object_link(bucket: str, key: str, *, region: str = "", cdn_domain: str = "") -> str:
+def object_link(bucket: str, key: str, *, region: str, cdn_domain: str = "") -> str:
     """Where a person opens an object: its CDN URL when there is one, else its page in the S3 console."""
     if cdn_domain:
-        return f"https://{cdn_domain}/{quote(key, safe='/')}"
-    region_part = f"region={region}&" if region else ""
-    return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?{region_part}prefix={quote(key, safe='')}"
+        return f"https://{cdn_domain}/{quote(key)}"
+    query = urlencode({"region": region, "prefix": key} if region else {"prefix": key}, quote_via=quote)
+    return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?{query}"
 
 
 def _dimensions(size: Any) -> str:
-    return f"{size[0]} x {size[1]}" if size else "?"
+    return f"{size[0]} x {size[1]}"
 
 
 def renditions(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Every rendition the outcome names: its list when there are named ones, else the single default one."""
-    if document.get("renditions"):
-        return list(document["renditions"])
-    if document.get("destination_key"):
-        size, count = document.get("new_size"), document.get("bytes_out")
-        return [{"key": document["destination_key"], "size": size, "bytes": count}]
-    return []
+    """Every rendition an outcome document names (none for a failure, or a document without the field)."""
+    return list(document.get("renditions") or ())
 
 
-def email_text(document: Mapping[str, Any], *, region: str = "", cdn_domain: str = "") -> str:
+def email_text(document: Mapping[str, Any], *, region: str, cdn_domain: str) -> str:
     """The e-mail body: what happened to which file, the sizes, where the result is or what to do."""
-    key = str(document.get("source_key", ""))
-    if document.get("status") == "success":
+    key = document["source_key"]
+    if document["status"] == "success":
         lines = [f"Your image {key} was processed.", ""]
-        if document.get("original_size"):
-            original = f"{document.get('source_format', '')} {_dimensions(document['original_size'])}".strip()
-            lines.append(f"Original: {original}, {readable_bytes(int(document.get('bytes_in') or 0))}")
+        if document["original_size"]:
+            original = f"{document['source_format']} {_dimensions(document['original_size'])}"
+            lines.append(f"Original: {original}, {readable_bytes(document['bytes_in'])}")
         for rendition in renditions(document):
-            named = rendition.get("name") not in (None, "", UNNAMED_RENDITION)
-            name = f" {rendition['name']}" if named else ""
-            fmt = f"{str(rendition.get('format', '')).upper()} " if rendition.get("format") else ""
-            link = object_link(
-                str(document.get("destination_bucket", "")), rendition["key"], region=region, cdn_domain=cdn_domain
-            )
-            size = f"{_dimensions(rendition.get('size'))}, {readable_bytes(int(rendition.get('bytes') or 0))}"
-            lines += [f"Result{name}: {fmt}{size}", f"  {link}"]
+            name = "" if rendition["name"] == UNNAMED_RENDITION else f" {rendition['name']}"
+            size = f"{_dimensions(rendition['size'])}, {readable_bytes(rendition['bytes'])}"
+            link = object_link(document["destination_bucket"], rendition["key"], region=region, cdn_domain=cdn_domain)
+            lines += [f"Result{name}: {rendition['format'].upper()} {size}", f"  {link}"]
     else:
-        error_type = str(document.get("error_type") or "error")
+        error_type = document["error_type"]
         lines = [
             f"Your image {key} could not be processed.",
             "",
-            f"What went wrong ({error_type}): {document.get('error_message') or 'no detail'}",
+            f"What went wrong ({error_type}): {document['error_message'] or 'no detail'}",
             "",
             f"What to do: {ADVICE.get(error_type, DEFAULT_ADVICE)}",
             "",
             "The uploaded file:",
-            f"  {object_link(str(document.get('source_bucket', '')), key, region=region)}",
+            f"  {object_link(document['source_bucket'], key, region=region)}",
         ]
-    took = f"Took {document['duration_ms']} ms. " if document.get("duration_ms") is not None else ""
-    lines += ["", f"{took}Request id (for the operator's logs): {document.get('request_id') or '-'}"]
+    request_id = document["request_id"] or "-"
+    lines += ["", f"Took {document['duration_ms']} ms. Request id (for the operator's logs): {request_id}"]
     return "\n".join(lines) + "\n"
 
 
-def message(document: Mapping[str, Any], *, region: str = "", cdn_domain: str = "") -> str:
-    """The SNS message for MessageStructure=json: e-mail text for people, the JSON document for the rest."""
-    machine = json.dumps({"version": DOCUMENT_VERSION, **document}, sort_keys=True, default=str)
-    per_protocol = {"default": machine, "email": email_text(document, region=region, cdn_domain=cdn_domain)}
-    per_protocol.update(dict.fromkeys(MACHINE_PROTOCOLS, machine))
-    return json.dumps(per_protocol)
+def message(document: Mapping[str, Any], *, region: str, cdn_domain: str) -> str:
+    """The SNS message for MessageStructure=json: e-mail text for people, the JSON document for every other
+    protocol (SNS sends `default` to any protocol the message does not name)."""
+    return json.dumps(
+        {"default": json.dumps(document), "email": email_text(document, region=region, cdn_domain=cdn_domain)}
+    )
 
 
-def publish(topic_arn: str, document: Mapping[str, Any], *, region: str = "", cdn_domain: str = "") -> bool:
+def publish(topic_arn: str, document: Mapping[str, Any], *, region: str, cdn_domain: str) -> bool:
     """Publish one outcome; a failure is logged and reported as False, never raised."""
-    status = str(document.get("status", ""))
+    status = document["status"]
     try:
         aws.sns().publish(
             TopicArn=topic_arn,
@@ -203,6 +190,6 @@ def publish(topic_arn: str, document: Mapping[str, Any], *, region: str = "", cd
             MessageAttributes={"status": {"DataType": "String", "StringValue": status}},
         )
     except (BotoCoreError, ClientError) as error:
-        log.error("notification not sent", error=str(error), status=status, source_key=document.get("source_key"))
+        log.error("notification not sent", error=str(error), status=status, source_key=document["source_key"])
         return False
     return True

@@ -118,8 +118,7 @@ def delete(bucket: str, keys: Sequence[str]) -> None:
     """Delete objects (absent keys are fine); a per-key error raises PartialDelete."""
     for start in range(0, len(keys), 1000):
         batch: list[ObjectIdentifierTypeDef] = [{"Key": key} for key in keys[start : start + 1000]]
-        response = aws.s3().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-        errors = response.get("Errors", [])
+        errors = aws.s3().delete_objects(Bucket=bucket, Delete={"Objects": batch}).get("Errors")
         if errors:
             first = errors[0]
             raise PartialDelete(
@@ -134,7 +133,7 @@ def source_metadata(bucket: str, key: str, seen: Head) -> dict[str, str]:
     The key travels percent-encoded (headers are ASCII); beyond 1024 characters it is cut and
     `source-key-sha256` identifies it instead.
     """
-    encoded = quote(key, safe="/")
+    encoded = quote(key)
     metadata = {
         "source-bucket": bucket,
         "source-key": encoded[:MAX_SOURCE_KEY_METADATA],
