@@ -17,6 +17,8 @@ import pytest
 
 H = "tests/handler/"
 IMAGING = (f"{H}test_imaging", f"{H}test_renditions")
+# The handler end to end: the files whose tests drive handler/app.py through each path.
+APP = tuple(f"{H}test_{name}" for name in ("app", "triggers", "storage", "deletion", "backfill", "cdn"))
 IMAGING_MODULES = "animation colour decode encode errors geometry heic limits memory png_strips refusals results"
 # Module -> test-file prefixes that must kill its mutants (unit tests of that module).
 TESTS: Mapping[str, tuple[str, ...]] = {
@@ -26,6 +28,8 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.log": (f"{H}test_log",),
     "handler.metrics": (f"{H}test_metrics",),
     "handler.history": (f"{H}test_history",),
+    "handler.app": APP,
+    "handler.cdn": (f"{H}test_cdn",),
     "handler.imaging": IMAGING,
     **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
     "components.policies": ("tests/infra/test_policies",),
