@@ -106,30 +106,41 @@ def limits(config: Settings, deadline: float | None) -> imaging.Limits:
 def _handle(item: events.Item, invocation: Invocation, results: list[dict[str, Any]]) -> Exception | None:
     """Reconcile one item and report it; a transient error is logged and returned, never raised."""
     started = _clock()
-    try:
-        outcome = handle(item, invocation)
-    except TRANSIENT as error:
-        log.error("will be retried", **_where(item), error=f"{type(error).__name__}: {error}")
-        return error
+    if isinstance(item, events.Unusable):
+        outcome = ignored(item, invocation)
+    else:
+        try:
+            outcome = handle(item, invocation)
+        except TRANSIENT as error:
+            log.error(
+                "will be retried",
+                source_bucket=item.bucket,
+                source_key=item.key,
+                error=f"{type(error).__name__}: {error}",
+            )
+            return error
     outcome = dataclasses.replace(outcome, duration_ms=elapsed_ms(started))
     report(outcome, invocation.config, notify_uploader=invocation.notify)
     results.append(outcome.document())
     return None
 
 
-def _where(item: events.Item) -> dict[str, str]:
-    if isinstance(item, events.Unusable):
-        return {"reason": item.reason}
-    return {"source_bucket": item.bucket, "source_key": item.key}
+def ignored(item: events.Unusable, invocation: Invocation) -> Outcome:
+    """The outcome of a record that names no object: reported to operators, never retried."""
+    return Outcome(
+        IGNORED,
+        "",
+        "",
+        invocation.config.destination_bucket,
+        invocation.request_id,
+        error_type=item.reason,
+        error_message=item.detail,
+    )
 
 
-def handle(item: events.Item, invocation: Invocation) -> Outcome:
-    """The outcome of one item; raises only errors a retry can fix (TRANSIENT)."""
+def handle(item: events.SourceObject, invocation: Invocation) -> Outcome:
+    """The outcome of one object's record; raises only errors a retry can fix (TRANSIENT)."""
     config, request_id = invocation.config, invocation.request_id
-    if isinstance(item, events.Unusable):
-        return Outcome(
-            IGNORED, "", "", config.destination_bucket, request_id, error_type=item.reason, error_message=item.detail
-        )
     base = Outcome(SKIPPED, item.bucket, item.key, config.destination_bucket, request_id)
     if item.bucket == config.destination_bucket:
         return base.failed("misconfigured", "the source bucket is the destination bucket")
@@ -167,7 +178,7 @@ def renditions_current(source: events.SourceObject, config: Settings, base: Outc
     return dataclasses.replace(base, reason=history.CURRENT, source_version=version, bytes_in=current.size)
 
 
-def report(outcome: Outcome, config: Settings, *, notify_uploader: bool = True) -> None:
+def report(outcome: Outcome, config: Settings, *, notify_uploader: bool) -> None:
     """Tell every channel, from the one document: metric, history, notification and log line."""
     document = outcome.document()
     metrics.emit(document, config.function_name)

@@ -14,7 +14,7 @@ MAX_PATHS = 1000
 
 def paths(keys: Sequence[str]) -> list[str]:
     """The URL paths of destination keys, percent-encoded as CloudFront requires."""
-    return sorted({"/" + quote(key, safe="/") for key in keys})
+    return sorted({"/" + quote(key) for key in keys})  # quote keeps "/" by default
 
 
 def invalidate(distribution_id: str, keys: Sequence[str], reference: str) -> str | None:

@@ -17,6 +17,8 @@ import pytest
 
 H = "tests/handler/"
 IMAGING = (f"{H}test_imaging", f"{H}test_renditions")
+# The handler end to end: the files whose tests drive handler/app.py through each path.
+APP = tuple(f"{H}test_{name}" for name in ("app", "triggers", "storage", "deletion", "backfill", "cdn"))
 IMAGING_MODULES = "animation colour decode encode errors geometry heic limits memory png_strips refusals results"
 # Module -> test-file prefixes that must kill its mutants (unit tests of that module).
 TESTS: Mapping[str, tuple[str, ...]] = {
@@ -30,6 +32,8 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.events": (f"{H}test_events", f"{H}test_key_encoding"),
     "handler.storage": (f"{H}test_storage",),
     "handler.notify": (f"{H}test_notify",),
+    "handler.app": APP,
+    "handler.cdn": (f"{H}test_cdn",),
     "handler.imaging": IMAGING,
     **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
     "handler.imaging.png_strips": (f"{H}test_imaging_png",),
