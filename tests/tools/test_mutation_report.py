@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tools.mutation_report import costs, estimate, file_scores, main, report
-from tools.mutmut_tests import arguments, kept, module_of
+from tools.mutmut_tests import SUITE, arguments, kept, module_of
 
 
 def _meta(root: Path, source: str, codes: dict[str, int | None]) -> None:
@@ -95,3 +95,12 @@ def test_without_a_rule_or_with_nothing_left_nothing_is_dropped() -> None:
     # a module without a line, a line that would leave nothing, a pass where no listed file was collected
     for mutant in ("handler.nowhere.x_f__mutmut_1", "handler.log.x_line__mutmut_1", "stats"):
         assert kept(mutant, chosen) == chosen
+
+
+def test_every_listed_prefix_names_test_files_that_exist() -> None:
+    # GIVEN the repository's test files
+    root = Path(__file__).parents[2]
+    files = [path.relative_to(root).as_posix() for path in root.glob("tests/**/test_*.py")]
+    # THEN each prefix of TESTS selects some (a renamed file would silently leave its module mutmut's whole choice)
+    missing = [prefix for prefix in SUITE if not any(name.startswith(prefix) for name in files)]
+    assert missing == []
