@@ -46,9 +46,12 @@ backfill: .venv/.synced  ## Re-process existing uploads: make backfill ARGS="--s
 bench: .venv/.synced  ## Speed, memory and quality of the image engine against libvips
 	$(RUN) python -m bench $(ARGS)
 
-mutate: .venv/.synced  ## Mutation testing of handler/ and components/policies.py (not in CI; about 40 minutes)
-	mkdir -p out
-	$(RUN) mutmut run --max-children 2 > out/mutmut.log 2>&1 || (tail -20 out/mutmut.log; exit 1)
+# A fresh mutants/ each time: mutmut keeps an earlier verdict while the function is unchanged, even when
+# tests were added since. Time and per-module costs: docs/mutation.md (`python -m tools.mutation_report --estimate`).
+mutate: .venv/.synced  ## Mutation testing of handler/ and components/policies.py, two workers (not in CI; see docs/mutation.md)
+	rm -rf mutants && mkdir -p out
+	@start=$$(date +%s); $(RUN) mutmut run --max-children 2 > out/mutmut.log 2>&1 || { tail -20 out/mutmut.log; exit 1; }; \
+	echo "mutmut run: $$(( ($$(date +%s) - start + 30) / 60 )) min (log: out/mutmut.log)"
 	$(RUN) python -m tools.mutation_report
 
 chromium:  ## Install Debian's chromium (apt-get) for the gallery's browser test, if /usr/bin/chromium is missing

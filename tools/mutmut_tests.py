@@ -1,11 +1,15 @@
-"""pytest plugin for `make mutate`: a mutant runs only the tests of its own module.
+"""pytest plugin for `make mutate`: a mutant runs only the unit tests of its own module.
 
-mutmut records which tests call each function and runs those against the function's mutants. A function
-every handler test passes through (settings, log lines, rendition keys) would then run the whole handler
-suite, including the slow end-to-end and property tests, for each of its surviving mutants. This plugin,
-loaded with `-p tools.mutmut_tests`, keeps only the test files listed for the mutant's module in
-`TESTS` (each module's `tests/handler/test_*_mutants.py` too); modules not listed keep mutmut's choice.
-Outside a mutant run (stats, clean run, forced failure), or when nothing would be left, it changes nothing.
+mutmut records, in a first pass over the whole selection ("stats"), which tests call each function, runs
+that selection once more unmutated ("clean run"), then runs each mutant against the tests that called its
+function. A function every handler test passes through (settings, log lines, rendition keys) would then
+run the whole handler suite, end-to-end and property tests included, for each of its surviving mutants.
+
+This plugin, loaded with `-p tools.mutmut_tests`, makes `TESTS` the mutation suite:
+- the stats pass, the clean run and the forced failure run only the test files `TESTS` lists;
+- a mutant's pytest is given only the node ids of its own module's files (before collection, so other test
+  modules are not even collected). A module without a line is tested by whichever listed tests call it.
+Outside mutmut (no MUTANT_UNDER_TEST) it changes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ IMAGING = (f"{H}test_imaging", f"{H}test_renditions")
 # The handler end to end: the files whose tests drive handler/app.py through each path.
 APP = tuple(f"{H}test_{name}" for name in ("app", "triggers", "storage", "deletion", "backfill", "cdn"))
 IMAGING_MODULES = "animation colour decode encode errors geometry heic limits memory png_strips refusals results"
-# Module -> test-file prefixes that must kill its mutants (unit tests of that module).
+# Module -> test-file prefixes that must kill its mutants (unit tests of that module, fast: each mutant runs them).
 TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.settings": (f"{H}test_settings", f"{H}test_renditions"),
     "handler.renditions": (f"{H}test_renditions", f"{H}test_settings"),
@@ -54,6 +58,7 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.imaging.animation": (f"{H}test_animation",),
     "components.policies": ("tests/infra/test_policies",),
 }
+SUITE = tuple(sorted({prefix for prefixes in TESTS.values() for prefix in prefixes}))
 
 
 def module_of(mutant: str) -> str | None:
@@ -64,17 +69,30 @@ def module_of(mutant: str) -> str | None:
 
 
 def kept(mutant: str, nodeids: list[str]) -> list[str]:
-    """The node ids the mutant runs: those of its module's test files, or all when none or no rule."""
-    prefixes = TESTS.get(module_of(mutant) or "")
-    if not prefixes:
-        return nodeids
-    chosen = [nodeid for nodeid in nodeids if nodeid.startswith(prefixes)]
-    return chosen or nodeids
+    """The node ids to run: a mutant's own module's tests, in mutmut's other passes the tests `TESTS` lists;
+    all of them when that would leave none or the module has no line."""
+    module = module_of(mutant)
+    prefixes = SUITE if module is None else TESTS.get(module, ())
+    return [nodeid for nodeid in nodeids if nodeid.startswith(prefixes)] or nodeids
+
+
+def arguments(mutant: str, args: list[str]) -> list[str]:
+    """pytest's command line for `mutant`: mutmut's node ids (`path::name`) cut to `kept`, the rest as given."""
+    keep = set(kept(mutant, [arg for arg in args if "::" in arg]))
+    return [arg for arg in args if "::" not in arg or arg in keep]
+
+
+def pytest_load_initial_conftests(args: list[str]) -> None:
+    """Drop the node ids of other modules' tests before pytest collects their files."""
+    if "MUTANT_UNDER_TEST" in os.environ:
+        args[:] = arguments(os.environ["MUTANT_UNDER_TEST"], args)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the tests of other modules."""
-    keep = set(kept(os.environ.get("MUTANT_UNDER_TEST", ""), [item.nodeid for item in items]))
+    """Deselect what `kept` leaves out (in the stats pass, the clean run and the forced failure: unlisted files)."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return
+    keep = set(kept(os.environ["MUTANT_UNDER_TEST"], [item.nodeid for item in items]))
     dropped = [item for item in items if item.nodeid not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

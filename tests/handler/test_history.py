@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from moto import mock_aws
 
 from handler import app, history
+from handler.renditions import RenditionSpec
+from handler.settings import Settings
 from local.samples import encode, photo
 from tests.conftest import REGION, clear_caches, log_lines
 from tests.handler.test_app import destination_keys
@@ -154,3 +158,93 @@ def test_a_value_json_cannot_hold_is_kept_as_its_text():
     when = datetime(2026, 11, 25, tzinfo=UTC)
     summary = history.item({"source_key": "a.jpg", "status": "success", "at": when}, when)["summary"]["S"]
     assert json.loads(summary)["at"] == str(when)
+
+
+@pytest.fixture
+def table(aws_credentials):
+    """An empty history table in moto, the handler's clients created afresh."""
+    with mock_aws():
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "source_key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "source_key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        clear_caches()
+        yield TABLE
+    clear_caches()
+
+
+def success(key: str = "a.jpg", version: str | None = "v-1") -> dict:
+    return {"source_key": key, "status": "success", "source_version": version}
+
+
+def test_a_success_recorded_with_a_hash_names_its_version_for_that_hash_only(table):
+    # GIVEN version v-1 of a.jpg rendered successfully with configuration hash h1
+    history.record(table, success(), renditions_hash="h1")
+    # WHEN a backfill asks which version is current
+    # THEN with h1 it is v-1; with another configuration, or for another key, nothing is known
+    assert history.rendered_version(table, "a.jpg", "h1") == "v-1"
+    assert history.rendered_version(table, "a.jpg", "h2") is None
+    assert history.rendered_version(table, "b.jpg", "h1") is None
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {**success(), "status": "failure", "error_type": "corrupt"},
+        {**success(), "status": "deleted"},
+        success(version=None),
+    ],
+    ids=["failure", "deleted", "no-version"],
+)
+def test_the_latest_outcome_must_be_a_success_with_a_version(table, document):
+    # GIVEN a success for h1, then a later outcome that is not a versioned success
+    history.record(table, success(), renditions_hash="h1")
+    history.record(table, document, renditions_hash="h1")
+    # WHEN the current version is asked THEN none is: the object is rendered again
+    assert history.rendered_version(table, "a.jpg", "h1") is None
+
+
+def test_a_backfills_current_skip_keeps_the_success_it_confirmed(table):
+    # GIVEN a success, then a backfill's skip because its renditions are current
+    history.record(table, success(), renditions_hash="h1")
+    history.record(table, {**success(), "status": "skipped", "reason": history.CURRENT}, renditions_hash="h1")
+    # THEN the success is still the latest word; another kind of skip replaces it
+    assert history.rendered_version(table, "a.jpg", "h1") == "v-1"
+    history.record(table, {**success(), "status": "skipped", "reason": "not an image"}, renditions_hash="h1")
+    assert history.rendered_version(table, "a.jpg", "h1") is None
+
+
+def test_an_unreadable_history_is_not_known_and_one_error_line(aws_credentials, caplog):
+    # GIVEN no table at all (moto without it)
+    with mock_aws():
+        clear_caches()
+        with caplog.at_level(logging.INFO, logger="image-processor"):
+            version = history.rendered_version(TABLE, "a.jpg", "h1")
+    clear_caches()
+    # THEN nothing is known and the error names the key
+    assert version is None
+    (line,) = log_lines(caplog)
+    assert (line["level"], line["message"], line["key"]) == ("ERROR", "history not read", "a.jpg")
+
+
+def test_the_item_keeps_the_version_as_text_and_the_hash_when_given():
+    when = datetime(2026, 11, 25, tzinfo=UTC)
+    item = history.item({"source_key": "a.jpg", "status": "success", "source_version": 7}, when, renditions_hash="h1")
+    assert (item["source_version"], item["renditions_hash"]) == ({"S": "7"}, {"S": "h1"})
+    assert "renditions_hash" not in history.item(success(), when)
+
+
+def test_the_renditions_hash_changes_with_what_decides_the_renditions_and_only_that():
+    # GIVEN one configuration
+    base = Settings(destination_bucket="dst", topic_arn="arn:t", cache_control="max-age=60")
+    # WHEN the destination, Cache-Control or the renditions change THEN the hash changes; the topic does not count
+    changed = [
+        replace(base, destination_bucket="other"),
+        replace(base, cache_control=""),
+        replace(base, renditions=(RenditionSpec(width=10),)),
+    ]
+    hashes = {history.renditions_hash(config) for config in changed}
+    assert len(hashes | {history.renditions_hash(base)}) == 4
+    assert history.renditions_hash(replace(base, topic_arn="arn:other")) == history.renditions_hash(base)

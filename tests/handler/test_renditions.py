@@ -245,3 +245,21 @@ def test_renditions_json_round_trips_and_keeps_only_what_differs():
     text = renditions_json(specs)
     assert parse_renditions(text) == specs
     assert json.loads(text)[1] == {"name": "b"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (RenditionSpec(name="t", format="auto"), ["resized/t/cat.png.jpg", "resized/t/cat.png"]),
+        (
+            RenditionSpec(name="t", format="auto", animated=True),
+            ["resized/t/cat.png.jpg", "resized/t/cat.png", "resized/t/cat.png.webp"],
+        ),
+        (RenditionSpec(format="webp"), ["resized/cat.png.webp"]),
+    ],
+    ids=["auto", "auto-animated", "webp"],
+)
+def test_possible_keys_are_every_key_the_spec_may_have_written(spec, expected):
+    # GIVEN a spec that picks its format per image (JPEG or PNG, WebP too when animated), or a fixed one
+    # WHEN a deletion asks where renditions of cat.png may be THEN every candidate key is named, in format order
+    assert spec.possible_keys("cat.png") == expected

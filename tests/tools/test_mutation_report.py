@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tools.mutation_report import file_scores, main, report
-from tools.mutmut_tests import kept, module_of
+from tools.mutation_report import costs, estimate, file_scores, main, report
+from tools.mutmut_tests import SUITE, arguments, kept, module_of
 
 
 def _meta(root: Path, source: str, codes: dict[str, int | None]) -> None:
@@ -39,6 +39,26 @@ def test_missing_results_folder_is_a_one_line_error(tmp_path: Path) -> None:
     assert main([str(tmp_path / "mutants")]) == 2
 
 
+def test_the_estimate_counts_only_the_tests_a_mutant_would_run(tmp_path: Path) -> None:
+    # GIVEN a stats pass where handler/log.py's `line` was called by a log test (0.5 s) and an app test (9 s)
+    log_test, app_test = "tests/handler/test_log.py::test_line", "tests/handler/test_app.py::test_upload"
+    stats = {"tests_by_mangled_function_name": {"handler.log.x_line": [log_test, app_test]}}
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({**stats, "duration_by_test": {log_test: 0.5, app_test: 9}}))
+    # and two mutants of it, one of which ran for 1.5 s
+    codes = {"handler.log.x_line__mutmut_1": 1, "handler.log.x_line__mutmut_2": None}
+    (tmp_path / "handler").mkdir()
+    (tmp_path / "handler/log.py.meta").write_text(
+        json.dumps({"exit_code_by_key": codes, "durations_by_key": {"handler.log.x_line__mutmut_1": 1.5}})
+    )
+    # WHEN their cost is estimated
+    lines = list(estimate(costs(tmp_path)))
+    # THEN a surviving mutant would run only the log test, and the measured time is summed
+    assert lines == [
+        "handler.log: 2 mutants, 0.50 s of tests each if it survives, ran 2 s",
+        "all: 0.0 min of tests if every mutant survived, 0.0 min measured (one worker)",
+    ]
+
+
 def test_a_mutant_runs_only_its_own_modules_tests() -> None:
     # GIVEN the tests mutmut chose for a mutant of handler/log.py, from several files
     chosen = [
@@ -52,8 +72,35 @@ def test_a_mutant_runs_only_its_own_modules_tests() -> None:
     assert module_of("handler.imaging.decode.x\u01c1Decoder\u01c1open__mutmut_1") == "handler.imaging.decode"
 
 
-def test_outside_a_mutant_run_or_without_a_rule_nothing_is_dropped() -> None:
-    chosen = ["tests/handler/test_app.py::test_a", "tests/handler/test_storage.py::test_b"]
-    # stats and clean runs, forced failure, a module without a rule, a rule that would leave nothing
-    for mutant in ("", "fail", "handler.app.x_handle__mutmut_1", "handler.log.x_line__mutmut_1"):
+def test_pytest_is_given_only_the_mutants_own_node_ids_and_every_option() -> None:
+    # GIVEN mutmut's pytest command line for a mutant of handler/log.py
+    options = ["--rootdir=.", "-x", "-p", "no:randomly"]
+    args = [*options, "tests/handler/test_app.py::test_a", "tests/handler/test_log.py::b"]
+    # WHEN the plugin rewrites it before collection
+    # THEN the options stay and test_app.py is not even collected
+    assert arguments("handler.log.x_line__mutmut_3", args) == [*options, "tests/handler/test_log.py::b"]
+
+
+def test_mutmuts_own_passes_run_only_the_listed_test_files() -> None:
+    # GIVEN a slow end-to-end test no module lists, and a listed unit test
+    chosen = ["tests/handler/test_convergence.py::test_slow", "tests/handler/test_log.py::test_b"]
+    # WHEN the stats pass ("stats"), the clean run ("") or the forced failure ("fail") collects them
+    # THEN only the listed file runs
+    for phase in ("stats", "", "fail"):
+        assert kept(phase, chosen) == chosen[1:]
+
+
+def test_without_a_rule_or_with_nothing_left_nothing_is_dropped() -> None:
+    chosen = ["tests/handler/test_nowhere.py::test_a", "tests/handler/test_elsewhere.py::test_b"]
+    # a module without a line, a line that would leave nothing, a pass where no listed file was collected
+    for mutant in ("handler.nowhere.x_f__mutmut_1", "handler.log.x_line__mutmut_1", "stats"):
         assert kept(mutant, chosen) == chosen
+
+
+def test_every_listed_prefix_names_test_files_that_exist() -> None:
+    # GIVEN the repository's test files
+    root = Path(__file__).parents[2]
+    files = [path.relative_to(root).as_posix() for path in root.glob("tests/**/test_*.py")]
+    # THEN each prefix of TESTS selects some (a renamed file would silently leave its module mutmut's whole choice)
+    missing = [prefix for prefix in SUITE if not any(name.startswith(prefix) for name in files)]
+    assert missing == []
