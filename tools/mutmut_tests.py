@@ -20,10 +20,8 @@ from collections.abc import Mapping
 import pytest
 
 H = "tests/handler/"
-IMAGING = (f"{H}test_imaging", f"{H}test_renditions")
 # The handler end to end: the files whose tests drive handler/app.py through each path.
 APP = tuple(f"{H}test_{name}" for name in ("app", "triggers", "storage", "deletion", "backfill", "cdn"))
-IMAGING_MODULES = "animation colour decode encode errors geometry heic limits memory png_strips refusals results"
 # Module -> test-file prefixes that must kill its mutants (unit tests of that module, fast: each mutant runs them).
 TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.settings": (f"{H}test_settings", f"{H}test_renditions"),
@@ -38,8 +36,6 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.notify": (f"{H}test_notify",),
     "handler.app": APP,
     "handler.cdn": (f"{H}test_cdn",),
-    "handler.imaging": IMAGING,
-    **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
     "handler.imaging.png_strips": (f"{H}test_imaging_png",),
     "handler.imaging.tiff_strips": (f"{H}test_imaging_tiff",),
     "handler.imaging.bmp_strips": (f"{H}test_imaging_bmp",),
