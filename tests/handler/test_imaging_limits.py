@@ -119,7 +119,7 @@ class RecordingLimits(imaging.Limits):
 
 @pytest.mark.parametrize(
     ("fmt", "decoding", "strips"),
-    [("PNG", "decoding PNG", 2), ("TIFF", "decoding", 2), ("JPEG", "decoding", 1)],  # JPEG: DCT-scaled, no strips
+    [("PNG", "decoding PNG", 2), ("TIFF", "decoding TIFF", 2), ("JPEG", "decoding", 1)],  # JPEG: DCT-scaled, no strips
 )
 def test_the_deadline_is_checked_while_decoding_between_strips_and_before_encoding(fmt, decoding, strips):
     # GIVEN a picture shrunk by 2x or more, in a strip-decoded and two whole-picture formats

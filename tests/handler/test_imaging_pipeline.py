@@ -158,7 +158,8 @@ def test_running_out_of_memory_reading_the_header_is_too_large(monkeypatch):
 def test_a_webp_canvas_too_large_for_memory_is_refused_before_it_is_opened(monkeypatch):
     opened = []
     monkeypatch.setattr(imaging, "_open", opened.append)
-    data = encode(Image.new("RGB", (3000, 3000)), "WEBP")  # 144 MB of canvas buffers
+    frames = [Image.new("RGB", (3000, 3000), colour) for colour in ("red", "blue")]
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:])  # animated: 144 MB of canvases
     with pytest.raises(imaging.TooLarge, match="WEBP 3000x3000 needs about"):
         imaging.render_all(data, [SMALL], imaging.Limits(memory_mb=200))
     assert opened == []
