@@ -224,6 +224,26 @@ def test_lossless_and_alpha_count_libwebp_s_full_size_planes(name, per_pixel):
     assert per_pixel * 80_000_000 < extra < per_pixel * 80_000_000 + 64 * MIB
 
 
+def test_lossless_costs_its_argb_picture_more_than_lossy():
+    # GIVEN an RGB picture whose headers say 10000x8000, lossy and lossless
+    lossy, lossless = (decode.open_image(with_size(WEBPS[name], 10000, 8000)) for name in ("lossy", "lossless"))
+    # WHEN modelled for the same target
+    costs = [
+        imaging.estimated_peak_bytes(image, (800, 600)) - len(memory.upload_bytes(image)) for image in (lossy, lossless)
+    ]
+    # THEN lossless costs libwebp's 4 B/px ARGB picture more, less the few rows lossy decodes in
+    assert 80_000_000 * 4 - 4 * MIB < costs[1] - costs[0] <= 80_000_000 * 4
+
+
+def test_a_larger_target_costs_its_larger_reduced_picture():
+    # GIVEN an 80 MP lossy RGB WebP, modelled for 800x600 and for 1600x1200
+    image = decode.open_image(with_size(WEBPS["lossy"], 10000, 8000))
+    small, large = (imaging.estimated_peak_bytes(image, target) for target in ((800, 600), (1600, 1200)))
+    # THEN the larger reduced picture (3334x2667 instead of 1667x1334) is counted as libwebp's output,
+    # Pillow's copy and the pipeline's one copy of an RGB base: 12 B/px
+    assert large - small == (3334 * 2667 - 1667 * 1334) * 12
+
+
 def test_an_80_megapixel_lossy_webp_with_alpha_is_refused_at_512_mb():
     image = decode.open_image(with_size(WEBPS["lossy-alpha"], 10000, 8000))
     with pytest.raises(imaging.TooLarge, match=r"WEBP 10000x8000 needs about .* raise memorySize to at least 576"):
