@@ -131,8 +131,7 @@ def webp_still_bytes(image: webp_scaled.WebPStill, target: tuple[int, int]) -> i
         decoder = width * height * WEBP_ALPHA_BYTES_PER_PIXEL
     else:
         decoder = width * WEBP_LOSSY_ROW_BYTES_PER_COLUMN
-    decoded = webp_scaled.scaled_size(image.size, draft_box(target))
-    # Decoded at the pre-shrink's size, so the pipeline takes it whole (no strips).
+    decoded = webp_scaled.scaled_size(image.size, draft_box(target), image.lossless)
     return decoder + math.prod(decoded) * WEBP_OUTPUT_BYTES_PER_PIXEL + _pipeline_bytes(decoded, target, image.mode)
 
 
