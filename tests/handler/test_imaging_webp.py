@@ -205,6 +205,14 @@ def test_a_picture_without_alpha_decodes_to_rgb():
     assert psnr(decoded, Image.open(io.BytesIO(WEBPS["lossy"])).reduce(2)) > 35
 
 
+def test_lossless_is_drafted_at_the_whole_reduction():
+    # GIVEN a lossless 999x801 WebP drafted for 100x75 (a pre-shrink of 4)
+    image = decode.open_image(WEBPS["lossless"])
+    image.draft(None, memory.draft_box((100, 75)))
+    # THEN libwebp alone reduces it by 4 (a lossy one would be reduced by 2, then by Pillow's box)
+    assert image.size == (250, 201)
+
+
 def test_lossless_pixels_survive_unscaled_decoding():
     # GIVEN a lossless WebP decoded at its own size
     picture = with_alpha(photo(64, 48))
@@ -225,7 +233,8 @@ def test_an_80_megapixel_lossy_webp_is_modelled_small_and_accepted():
     # libwebp and copied by Pillow) and the pipeline's strips and base, beside the runtime
     assert image.size == (10000, 8000)
     estimate = imaging.estimated_peak_bytes(image, (800, 600))
-    assert 3334 * 2667 * 8 < estimate - memory.RUNTIME_OVERHEAD_BYTES < 128 * MIB
+    # (beside that picture held twice, the rows, the box's strips and one RGB base stay under 40 MB)
+    assert 3334 * 2667 * 8 < estimate - memory.RUNTIME_OVERHEAD_BYTES < 3334 * 2667 * 8 + 40 * MIB
     assert estimate < 0.6 * 512 * MIB
 
 
@@ -248,6 +257,17 @@ def test_lossless_costs_its_argb_picture_more_than_lossy():
     ]
     # THEN lossless costs libwebp's 4 B/px ARGB picture more, less the few rows lossy decodes in
     assert 80_000_000 * 4 - 4 * MIB < costs[1] - costs[0] <= 80_000_000 * 4
+
+
+def test_lossless_is_modelled_at_libwebp_s_whole_reduction():
+    # GIVEN an RGB picture whose headers say 10000x8000, lossy and lossless, for 800x600
+    lossy, lossless = (decode.open_image(with_size(WEBPS[name], 10000, 8000)) for name in ("lossy", "lossless"))
+    costs = [
+        imaging.estimated_peak_bytes(image, (800, 600)) - len(memory.upload_bytes(image)) for image in (lossy, lossless)
+    ]
+    # THEN lossless costs its ARGB picture more, less the larger picture lossy keeps for Pillow's box
+    # (3334x2667 instead of 1667x1334, held twice)
+    assert costs[1] - costs[0] < 80_000_000 * 4 - (3334 * 2667 - 1667 * 1334) * 8
 
 
 def test_lossy_alpha_costs_its_alpha_plane_more_than_lossless_alpha():
