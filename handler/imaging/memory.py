@@ -20,6 +20,14 @@ from handler.imaging.limits import MIB
 RUNTIME_OVERHEAD_BYTES = 96 * MIB
 # Pillow's WebP decoder (libwebp's animation decoder) holds its canvas, the previous canvas and two copies.
 WEBP_BYTES_PER_PIXEL = 16
+# A still WebP decoded by libwebp's scaling (webp_scaled): lossless keeps its ARGB pixels (LZ77 references
+# reach back anywhere); lossy with alpha, the alpha plane and its own lossless decoder's ARGB pixels; lossy
+# rows are decoded, rescaled and dropped (64 RGBA rows, generously); the reduced output is held twice
+# (libwebp's, 3-4 B/px, and Pillow's copy, 4 B/px).
+WEBP_LOSSLESS_BYTES_PER_PIXEL = 4
+WEBP_ALPHA_BYTES_PER_PIXEL = 5
+WEBP_LOSSY_ROW_BYTES_PER_COLUMN = 4 * 64
+WEBP_OUTPUT_BYTES_PER_PIXEL = 8
 # libheif's YCbCr planes (1.5 B/px at 4:2:0) and interleaved RGB (3 B/px), with room for 4:4:4.
 HEIF_DECODER_BYTES_PER_PIXEL = 6
 # An animated rendition holds per frame: the frame, the decoder's dispose/previous copies, RGBA and turned.
@@ -120,14 +128,13 @@ def webp_still_bytes(image: webp_scaled.WebPStill, target: tuple[int, int]) -> i
     """libwebp decoding a still WebP straight to its reduced size, that picture, and the pipeline's copies."""
     width, height = image.size
     if image.lossless:
-        decoder = width * height * 4  # the ARGB pixels: LZ77 references reach back anywhere in the picture
+        decoder = width * height * WEBP_LOSSLESS_BYTES_PER_PIXEL
     elif image.alpha_plane:
-        decoder = width * height * 5  # the alpha plane, and its own lossless decoder's ARGB pixels
+        decoder = width * height * WEBP_ALPHA_BYTES_PER_PIXEL
     else:
-        decoder = width * 4 * 64  # rows: lossy rows are decoded, rescaled and dropped
-    decoded = webp_scaled.scaled_size(image.size, draft_box(target))
-    # libwebp's output (3 or 4 B/px) and Pillow's copy of it (4 B/px), then the pipeline from that.
-    return decoder + decoded[0] * decoded[1] * 8 + _pipeline_bytes(decoded, target, image.mode, 0)
+        decoder = width * WEBP_LOSSY_ROW_BYTES_PER_COLUMN
+    decoded = webp_scaled.scaled_size(image.size, draft_box(target), image.lossless)
+    return decoder + math.prod(decoded) * WEBP_OUTPUT_BYTES_PER_PIXEL + _pipeline_bytes(decoded, target, image.mode)
 
 
 def animation_peak_bytes(image: Image.Image, frame_size: tuple[int, int], frames: int) -> int:

@@ -152,24 +152,35 @@ def test_animated_webp_stays_with_pillow():
 
 
 @pytest.mark.parametrize(
-    ("size", "target"),
+    ("size", "target", "decoded"),
     [
-        ((10000, 8000), (800, 600)),
-        ((10000, 8000), (2000, 600)),
-        ((999, 801), (200, 150)),
-        ((1000, 800), (800, 600)),
-        ((1000, 800), (1, 1)),
+        ((999, 801), (200, 150), (500, 401)),  # pre-shrink 2: all of it by libwebp
+        ((10000, 8000), (2000, 600), (5000, 4000)),  # 2, bound by the width
+        ((10000, 8000), (1600, 1200), (3334, 2667)),  # 3
+        ((10000, 8000), (1250, 1000), (5000, 4000)),  # 4: half by libwebp, half by Pillow's box
+        ((10000, 8000), (800, 600), (3334, 2667)),  # 6
+        ((10000, 8000), (900, 600), (5000, 4000)),  # 5: half is 2
+        ((1000, 800), (1, 1), (5, 4)),  # 400
+        ((1000, 800), (800, 600), (1000, 800)),  # none
     ],
 )
-def test_decoded_size_keeps_twice_the_target_like_every_other_format(size, target):
+def test_lossy_decoded_size_keeps_twice_the_target_and_leaves_larger_reductions_half_to_pillow(size, target, decoded):
     # GIVEN the box the engine asks draft() for
     box = memory.draft_box(target)
-    # WHEN the decoded size is chosen
-    decoded = webp_scaled.scaled_size(size, box)
-    # THEN it is the integer reduction the pre-shrink makes of other formats: at least twice the target
-    factor = max(1, shrink_factor(size, target))
-    assert decoded == (math.ceil(size[0] / factor), math.ceil(size[1] / factor))
-    assert decoded == size or (decoded[0] >= 2 * target[0] and decoded[1] >= 2 * target[1])
+    # WHEN the decoded size of a lossy picture is chosen
+    chosen = webp_scaled.scaled_size(size, box, lossless=False)
+    # THEN libwebp reduces by the pre-shrink factor up to 3, by half of it from 4 on, never below twice the
+    # target, and Pillow's box reduction then averages libwebp's 8-bit rounding
+    assert chosen == decoded
+    assert chosen == size or (chosen[0] >= 2 * target[0] and chosen[1] >= 2 * target[1])
+    assert shrink_factor(chosen, target) >= 2 or shrink_factor(size, target) < 4
+
+
+@pytest.mark.parametrize(("target", "decoded"), [((800, 600), (1667, 1334)), ((1250, 1000), (2500, 2000))])
+def test_lossless_is_reduced_by_libwebp_alone(target, decoded):
+    # GIVEN an 80 MP lossless picture (ARGB: libwebp rounds its average once, as Pillow's box would)
+    # THEN libwebp reduces it by the whole pre-shrink factor: the smallest picture to hold
+    assert webp_scaled.scaled_size((10000, 8000), memory.draft_box(target), lossless=True) == decoded
 
 
 def test_draft_then_load_decodes_at_the_chosen_size():
@@ -194,6 +205,14 @@ def test_a_picture_without_alpha_decodes_to_rgb():
     assert psnr(decoded, Image.open(io.BytesIO(WEBPS["lossy"])).reduce(2)) > 35
 
 
+def test_lossless_is_drafted_at_the_whole_reduction():
+    # GIVEN a lossless 999x801 WebP drafted for 100x75 (a pre-shrink of 4)
+    image = decode.open_image(WEBPS["lossless"])
+    image.draft(None, memory.draft_box((100, 75)))
+    # THEN libwebp alone reduces it by 4 (a lossy one would be reduced by 2, then by Pillow's box)
+    assert image.size == (250, 201)
+
+
 def test_lossless_pixels_survive_unscaled_decoding():
     # GIVEN a lossless WebP decoded at its own size
     picture = with_alpha(photo(64, 48))
@@ -210,9 +229,13 @@ def test_an_80_megapixel_lossy_webp_is_modelled_small_and_accepted():
     refusals.check_before_opening(data, limits)
     image = decode.open_image(data)
     refusals.check_before_decoding(image, (800, 600), limits)
-    # THEN it fits well within 60% of 512 MB: rows, the reduced picture and its copies, beside the runtime
+    # THEN it fits well within 60% of 512 MB: rows, the picture libwebp decodes (3334x2667, written by
+    # libwebp and copied by Pillow) and the pipeline's strips and base, beside the runtime
     assert image.size == (10000, 8000)
-    assert imaging.estimated_peak_bytes(image, (800, 600)) - memory.RUNTIME_OVERHEAD_BYTES < 64 * MIB
+    estimate = imaging.estimated_peak_bytes(image, (800, 600))
+    # (beside that picture held twice, the rows, the box's strips and one RGB base stay under 40 MB)
+    assert 3334 * 2667 * 8 < estimate - memory.RUNTIME_OVERHEAD_BYTES < 3334 * 2667 * 8 + 40 * MIB
+    assert estimate < 0.6 * 512 * MIB
 
 
 @pytest.mark.parametrize(("name", "per_pixel"), [("lossless", 4), ("lossy-alpha", 5), ("lossless-alpha", 4)])
@@ -221,12 +244,43 @@ def test_lossless_and_alpha_count_libwebp_s_full_size_planes(name, per_pixel):
     image = decode.open_image(with_size(WEBPS[name], 10000, 8000))
     # THEN the model counts libwebp's full-size ARGB pixels (lossless) or alpha plane and its decoder
     extra = imaging.estimated_peak_bytes(image, (800, 600)) - memory.RUNTIME_OVERHEAD_BYTES - len(WEBPS[name])
-    assert per_pixel * 80_000_000 < extra < per_pixel * 80_000_000 + 64 * MIB
+    assert per_pixel * 80_000_000 < extra < per_pixel * 80_000_000 + 160 * MIB
+
+
+def test_lossless_costs_its_argb_picture_more_than_lossy():
+    # GIVEN an RGB picture whose headers say 10000x8000, lossy and lossless
+    lossy, lossless = (decode.open_image(with_size(WEBPS[name], 10000, 8000)) for name in ("lossy", "lossless"))
+    # WHEN modelled for a target both are decoded for at the same size (libwebp reduces both by 3)
+    costs = [
+        imaging.estimated_peak_bytes(image, (1600, 1200)) - len(memory.upload_bytes(image))
+        for image in (lossy, lossless)
+    ]
+    # THEN lossless costs libwebp's 4 B/px ARGB picture more, less the rows lossy decodes in (16 or more)
+    assert 80_000_000 * 4 - 4 * MIB < costs[1] - costs[0] < 80_000_000 * 4 - 10_000 * 16 * 4  # a VP8 macroblock row
+
+
+def test_lossless_is_modelled_at_libwebp_s_whole_reduction():
+    # GIVEN an RGB picture whose headers say 10000x8000, lossy and lossless, for 800x600
+    lossy, lossless = (decode.open_image(with_size(WEBPS[name], 10000, 8000)) for name in ("lossy", "lossless"))
+    costs = [
+        imaging.estimated_peak_bytes(image, (800, 600)) - len(memory.upload_bytes(image)) for image in (lossy, lossless)
+    ]
+    # THEN lossless costs its ARGB picture more, less the larger picture lossy keeps for Pillow's box
+    # (3334x2667 instead of 1667x1334, held twice)
+    assert costs[1] - costs[0] < 80_000_000 * 4 - (3334 * 2667 - 1667 * 1334) * 8
+
+
+def test_lossy_alpha_costs_its_alpha_plane_more_than_lossless_alpha():
+    # GIVEN an RGBA picture whose headers say 10000x8000, lossy with an ALPH chunk and lossless
+    images = [decode.open_image(with_size(WEBPS[name], 10000, 8000)) for name in ("lossy-alpha", "lossless-alpha")]
+    costs = [imaging.estimated_peak_bytes(image, (1600, 1200)) - len(memory.upload_bytes(image)) for image in images]
+    # THEN (both decoded at the same size) the alpha plane, 1 B/px beside its decoder's ARGB pixels, is the difference
+    assert costs[0] - costs[1] == 80_000_000
 
 
 def test_an_80_megapixel_lossy_webp_with_alpha_is_refused_at_512_mb():
     image = decode.open_image(with_size(WEBPS["lossy-alpha"], 10000, 8000))
-    with pytest.raises(imaging.TooLarge, match=r"WEBP 10000x8000 needs about .* raise memorySize to at least 576"):
+    with pytest.raises(imaging.TooLarge, match=r"WEBP 10000x8000 needs about .* raise memorySize to at least 640"):
         refusals.check_before_decoding(image, (800, 600), imaging.Limits(memory_mb=512))
 
 
