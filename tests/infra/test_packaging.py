@@ -243,9 +243,12 @@ def test_the_python311_archive_runs_the_handler_on_its_own_wheels_and_bytecode(t
 import io, json, PIL, pi_heif, zlib_ng
 from PIL import Image
 from handler import imaging
+from handler.imaging import webp_scaled
 from handler.renditions import parse_renditions
 for module in (PIL, pi_heif, zlib_ng):
     assert module.__file__.startswith(TARGET), module.__file__
+# still WebP is decoded by the libwebp inside this Pillow, at its reduced size, not by Pillow's whole canvas
+assert webp_scaled.library() is not None
 specs = parse_renditions(json.dumps([
     {"name": "a", "width": 200, "height": 200, "fit": "cover", "format": "webp"},
     {"name": "b", "width": 120, "height": 90, "fit": "contain", "watermark": {"text": "hi"}},
@@ -266,7 +269,7 @@ print(json.dumps({"pillow": PIL.__version__, "pi_heif": pi_heif.__version__, "si
         check=False,
         cwd=tmp_path,
     )
-    # THEN it works with the archive's own wheels and bytecode
+    # THEN it works with the archive's own wheels (libwebp found through Pillow's) and bytecode
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["pillow"], report["pi_heif"]) == ("12.2.0", "1.0.0")
