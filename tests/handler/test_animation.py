@@ -16,7 +16,7 @@ from handler.imaging.animation import render_animation
 from handler.imaging.errors import OutOfTime
 from handler.imaging.limits import Limits
 from handler.renditions import RenditionSpec
-from local.samples import encode, quadrants
+from local.samples import encode, photo, quadrants
 
 COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255))
 
@@ -61,7 +61,8 @@ def test_every_frame_keeps_its_colour_and_duration_in_order():
     # GIVEN four coloured 40x20 frames shown 100, 200, 300 and 400 ms, looping 3 times
     source = gif(flat_frames(4), duration=[100, 200, 300, 400], loop=3)
     # WHEN rendered to fit 20x20
-    result = render_animation(source, anim_spec(), (40, 20), 1, Limits())
+    spec = anim_spec()
+    result = render_animation(source, spec, (40, 20), 1, Limits())
     frames = played(result.data)
     # THEN the WebP has the four frames at 20x10, in order, for as long, and loops the same
     assert [duration for _, duration in frames] == [100, 200, 300, 400]
@@ -69,6 +70,7 @@ def test_every_frame_keeps_its_colour_and_duration_in_order():
     assert [near(frame.getpixel((10, 5))[:3], COLOURS[i]) for i, (frame, _) in enumerate(frames)] == [True] * 4
     assert Image.open(io.BytesIO(result.data)).info["loop"] == 3
     # AND the result describes it
+    assert result.spec is spec
     assert (result.format, result.source_format, result.original_size, result.size, result.frames) == (
         "webp",
         "GIF",
@@ -78,9 +80,13 @@ def test_every_frame_keeps_its_colour_and_duration_in_order():
     )
 
 
-def test_animation_that_loops_forever_still_does():
-    result = render_animation(gif(flat_frames(2), duration=50, loop=0), anim_spec(), (40, 20), 1, Limits())
-    assert Image.open(io.BytesIO(result.data)).info["loop"] == 0
+@pytest.mark.parametrize(("options", "loop"), [({"loop": 0}, 0), ({}, 1)])
+def test_animation_repeats_as_often_as_its_source(options, loop):
+    # GIVEN a GIF that loops forever, or one without a loop count (browsers play those once)
+    source = gif(flat_frames(2), duration=50, **options)
+    result = render_animation(source, anim_spec(), (40, 20), 1, Limits())
+    # THEN the WebP loops forever (0) or plays once (1)
+    assert Image.open(io.BytesIO(result.data)).info["loop"] == loop
 
 
 def test_frame_without_a_duration_is_shown_for_a_tenth_of_a_second():
@@ -109,6 +115,19 @@ def test_cover_frames_share_the_centre_window():
     for frame, _ in played(result.data):
         assert frame.size == (20, 20) == result.size
         assert upright_quadrants(frame)
+
+
+def test_cover_frames_are_cut_at_the_centre_even_when_the_detail_is_elsewhere():
+    # GIVEN flat grey frames with all their detail at the right edge (a still would be cut there)
+    frame = Image.new("RGB", (80, 40), (120, 120, 120))
+    frame.paste(photo(20, 40), (60, 0))
+    source = gif([frame, frame], duration=50, loop=0)
+    # WHEN covered to 20x20
+    result = render_animation(source, anim_spec(fit="cover"), (80, 40), 1, Limits())
+    # THEN every frame shows the flat middle, so the picture does not jump between frames
+    for output, _ in played(result.data):
+        low, high = output.convert("L").getextrema()
+        assert high - low < 16
 
 
 def test_frames_are_turned_upright():
