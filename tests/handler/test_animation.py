@@ -148,6 +148,23 @@ def test_transparent_frames_stay_transparent():
     assert output.getpixel((15, 5))[3] == 0 and output.getpixel((4, 5))[3] == 255
 
 
+def test_see_through_grey_frames_show_the_background_when_padded():
+    # GIVEN an animated PNG in grey with alpha: left half fully transparent (and black underneath)
+    first = Image.new("LA", (40, 20), (0, 0))
+    first.paste((255, 255), (20, 0, 40, 20))
+    second = first.copy()
+    second.paste((128, 255), (30, 0, 40, 20))
+    data = encode(first, "PNG", save_all=True, append_images=[second], duration=50, loop=0)
+    source = Image.open(io.BytesIO(data))
+    # WHEN padded into a 40x40 box on red
+    spec = anim_spec(width=40, height=40, fit="contain", background="#ff0000")
+    frames = played(render_animation(source, spec, (40, 20), 1, Limits()).data)
+    # THEN the transparent half shows the red background, not the black under it
+    for frame, _ in frames:
+        assert near(frame.getpixel((5, 20)), (255, 0, 0, 255)) and near(frame.getpixel((5, 2)), (255, 0, 0, 255))
+    assert near(frames[0][0].getpixel((35, 20)), (255, 255, 255, 255))
+
+
 def test_quality_follows_the_spec():
     frames = [quadrants(200, 100).rotate(angle) for angle in (0, 7, 14)]
     source = gif(frames, duration=50, loop=0)
