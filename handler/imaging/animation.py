@@ -27,14 +27,8 @@ def render_animation(
         # Frames share one crop window: a per-frame smart crop would make the picture jump.
         frames.append(shaped(picture, spec, "center"))
     buffer = io.BytesIO()
-    frames[0].save(
-        buffer,
-        "WEBP",
-        save_all=True,
-        append_images=frames[1:],
-        duration=durations,
-        loop=int(image.info.get("loop", 0)),
-        quality=spec.quality,
-    )
+    # A GIF without a loop count (no NETSCAPE extension) plays once; WebP's loop 0 would repeat it forever.
+    loop = int(image.info.get("loop", 1))
+    frames[0].save(buffer, "WEBP", append_images=frames[1:], duration=durations, loop=loop, quality=spec.quality)
     fmt = image.format or "unknown"
     return Rendition(spec, buffer.getvalue(), "webp", fmt, original_size, frames[0].size, len(frames))

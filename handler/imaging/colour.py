@@ -17,7 +17,7 @@ MAX_EMBEDDED_ICC_BYTES = 64 * 1024
 def reducible(image: Image.Image) -> Image.Image:
     """Modes Image.reduce cannot handle are widened first (palette, bilevel, 16-bit)."""
     if image.mode == "P":
-        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+        return image.convert()  # RGBA when the palette has a transparent entry, else RGB
     if image.mode == "PA":
         return image.convert("RGBA")
     if image.mode == "1":

@@ -25,14 +25,9 @@ def encode(picture: Image.Image, fmt: str, spec: RenditionSpec, icc_profile: byt
         flat = Image.new("RGB", picture.size, spec.background_rgb)
         flat.paste(picture, mask=picture.getchannel("A"))
         picture = flat
-    picture.info = {}
+    picture.info = {}  # Pillow's encoders fall back to the picture's own metadata (comment, dpi, XMP)
     buffer = io.BytesIO()
-    if fmt == "jpeg":
-        picture.save(
-            buffer, "JPEG", quality=spec.quality, optimize=True, progressive=True, icc_profile=icc_profile, exif=b""
-        )
-    elif fmt == "png":
-        picture.save(buffer, "PNG", icc_profile=icc_profile)
-    else:
-        picture.save(buffer, fmt.upper(), quality=spec.quality, icc_profile=icc_profile)
+    # Each encoder takes the options that apply to it: PNG has no quality, only JPEG has progressive scans
+    # (libjpeg optimises the Huffman tables of progressive JPEGs by itself).
+    picture.save(buffer, fmt, quality=spec.quality, progressive=True, icc_profile=icc_profile)
     return buffer.getvalue()

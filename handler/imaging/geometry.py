@@ -109,8 +109,7 @@ def reduce_strips(
 
 
 def _premultiplied(image: Image.Image) -> Image.Image:
-    premultiplied = PREMULTIPLIED.get(image.mode)
-    return image.convert(premultiplied) if premultiplied else image
+    return image.convert(PREMULTIPLIED[image.mode]) if image.mode in PREMULTIPLIED else image
 
 
 def shaped(picture: Image.Image, spec: RenditionSpec, crop: str) -> Image.Image:
@@ -127,32 +126,33 @@ def _crop_box(picture: Image.Image, size: tuple[int, int], mode: str) -> tuple[i
     """Where to cut `size` out of `picture`: the centre, or the window with the most detail (entropy)."""
     width, height = size
     left, top = (picture.width - width) // 2, (picture.height - height) // 2
-    if mode == "entropy" and (left or top):
+    if mode != "center" and (left or top):
         scale = min(1.0, ENTROPY_SAMPLE / max(picture.size))
         grey = unpremultiplied(picture).convert("L")
         small = grey.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))))
         window = (max(1, round(width * scale)), max(1, round(height * scale)))
-        x = _busiest_offset(small, window, horizontal=True) if left else round(left * scale)
-        y = _busiest_offset(small, window, horizontal=False, fixed=x) if top else 0
-        left = min(picture.width - width, round(x / scale)) if left else left
-        top = min(picture.height - height, round(y / scale)) if top else top
+        # Across first, on the middle rows; then down, in the columns chosen.
+        x = _busiest_offset(small, window, 0, fixed=(small.height - window[1]) // 2)
+        y = _busiest_offset(small, window, 1, fixed=x)
+        left, top = min(picture.width - width, round(x / scale)), min(picture.height - height, round(y / scale))
     return left, top, left + width, top + height
 
 
-def _busiest_offset(small: Image.Image, window: tuple[int, int], *, horizontal: bool, fixed: int = 0) -> int:
-    slack = (small.width - window[0]) if horizontal else (small.height - window[1])
+def _busiest_offset(small: Image.Image, window: tuple[int, int], axis: int, fixed: int) -> int:
+    """Offset along `axis` (0: x, 1: y) of the window with the most detail, the other axis at `fixed`."""
+    slack = small.size[axis] - window[axis]
     centre = slack / 2
 
     def score(offset: int) -> tuple[float, float]:
-        x, y = (offset, (small.height - window[1]) // 2) if horizontal else (fixed, offset)
+        x, y = (offset, fixed) if axis == 0 else (fixed, offset)
         # Most detail wins; among equals, the one nearest the centre.
         return round(small.crop((x, y, x + window[0], y + window[1])).entropy(), 3), -abs(offset - centre)
 
-    return max(range(max(0, slack) + 1), key=score)
+    return max(range(slack + 1), key=score)
 
 
 def _padded(picture: Image.Image, box: tuple[int, int], background: tuple[int, int, int]) -> Image.Image:
-    canvas = Image.new("RGBA" if picture.mode == "RGBA" else "RGB", box, (*background, 255))
+    canvas = Image.new("RGBA" if picture.mode == "RGBA" else "RGB", box, background)  # opaque
     offset = ((box[0] - picture.width) // 2, (box[1] - picture.height) // 2)
     if picture.mode == "RGBA":
         canvas.alpha_composite(picture, offset)

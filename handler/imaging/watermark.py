@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping
 
 from PIL import Image, ImageDraw, ImageFont
 
 from handler.imaging.decode import ALLOWED_FORMATS
 from handler.renditions import Watermark
+
+# Text is measured at this font size, then drawn at the size that makes it as wide as asked.
+PROBE_SIZE = 100
+# Smallest font size drawn, however small the rendition, and the outline's width relative to the size.
+MIN_FONT_SIZE = 6
+OUTLINE = 1 / 16
 
 
 def watermarked(picture: Image.Image, mark: Watermark, watermarks: Mapping[str, bytes]) -> Image.Image:
@@ -18,9 +25,10 @@ def watermarked(picture: Image.Image, mark: Watermark, watermarks: Mapping[str, 
     stamp.putalpha(stamp.getchannel("A").point(lambda alpha: round(alpha * mark.opacity)))
     margin = round(picture.width * mark.margin)
     free_x, free_y = picture.width - stamp.width, picture.height - stamp.height
-    x = {"left": margin, "right": free_x - margin}.get(mark.position.rpartition("-")[2], free_x // 2)
-    y = {"top": margin, "bottom": free_y - margin}.get(mark.position.partition("-")[0], free_y // 2)
-    layer = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+    vertical, _, horizontal = mark.position.partition("-")  # "center" has neither
+    x = {"left": margin, "right": free_x - margin}.get(horizontal, free_x // 2)
+    y = {"top": margin, "bottom": free_y - margin}.get(vertical, free_y // 2)
+    layer = Image.new("RGBA", picture.size)  # transparent
     layer.paste(stamp, (x, y))
     marked = Image.alpha_composite(picture.convert("RGBA"), layer)
     return marked if picture.mode == "RGBA" else marked.convert("RGB")
@@ -36,13 +44,16 @@ def _image_stamp(mark: Watermark, watermarks: Mapping[str, bytes], width: int) -
 
 
 def _text_stamp(text: str, width: int) -> Image.Image:
-    probe = ImageFont.load_default(size=100)
-    left, _, right, _ = probe.getbbox(text)
-    font = ImageFont.load_default(size=max(6, round(100 * width / max(1, right - left))))
-    stroke = max(1, round(font.size / 16)) if isinstance(font, ImageFont.FreeTypeFont) else 1
+    """`text` drawn so that its ink, outline included, is about `width` pixels wide."""
+    probe = _lettering(text, PROBE_SIZE)
+    return _lettering(text, max(MIN_FONT_SIZE, round(PROBE_SIZE * width / max(1, probe.width))))
+
+
+def _lettering(text: str, size: int) -> Image.Image:
+    """White `text` outlined in black at font `size`, cut to its ink so margins are measured from it."""
+    font = ImageFont.load_default(size=size)
+    stroke = math.ceil(size * OUTLINE)
     left, top, right, bottom = (round(edge) for edge in font.getbbox(text, stroke_width=stroke))
-    stamp = Image.new("RGBA", (max(1, right - left), max(1, bottom - top)), (0, 0, 0, 0))
-    ImageDraw.Draw(stamp).text(
-        (-left, -top), text, font=font, fill=(255, 255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0, 255)
-    )
-    return stamp
+    canvas = Image.new("RGBA", (right - left, bottom - top))  # transparent
+    ImageDraw.Draw(canvas).text((-left, -top), text, font=font, stroke_width=stroke, stroke_fill="black")
+    return canvas.crop(canvas.getbbox())

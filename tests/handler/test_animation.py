@@ -16,7 +16,7 @@ from handler.imaging.animation import render_animation
 from handler.imaging.errors import OutOfTime
 from handler.imaging.limits import Limits
 from handler.renditions import RenditionSpec
-from local.samples import encode, quadrants
+from local.samples import encode, photo, quadrants
 
 COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255))
 
@@ -61,7 +61,8 @@ def test_every_frame_keeps_its_colour_and_duration_in_order():
     # GIVEN four coloured 40x20 frames shown 100, 200, 300 and 400 ms, looping 3 times
     source = gif(flat_frames(4), duration=[100, 200, 300, 400], loop=3)
     # WHEN rendered to fit 20x20
-    result = render_animation(source, anim_spec(), (40, 20), 1, Limits())
+    spec = anim_spec()
+    result = render_animation(source, spec, (40, 20), 1, Limits())
     frames = played(result.data)
     # THEN the WebP has the four frames at 20x10, in order, for as long, and loops the same
     assert [duration for _, duration in frames] == [100, 200, 300, 400]
@@ -69,6 +70,7 @@ def test_every_frame_keeps_its_colour_and_duration_in_order():
     assert [near(frame.getpixel((10, 5))[:3], COLOURS[i]) for i, (frame, _) in enumerate(frames)] == [True] * 4
     assert Image.open(io.BytesIO(result.data)).info["loop"] == 3
     # AND the result describes it
+    assert result.spec is spec
     assert (result.format, result.source_format, result.original_size, result.size, result.frames) == (
         "webp",
         "GIF",
@@ -78,9 +80,13 @@ def test_every_frame_keeps_its_colour_and_duration_in_order():
     )
 
 
-def test_animation_that_loops_forever_still_does():
-    result = render_animation(gif(flat_frames(2), duration=50, loop=0), anim_spec(), (40, 20), 1, Limits())
-    assert Image.open(io.BytesIO(result.data)).info["loop"] == 0
+@pytest.mark.parametrize(("options", "loop"), [({"loop": 0}, 0), ({}, 1)])
+def test_animation_repeats_as_often_as_its_source(options, loop):
+    # GIVEN a GIF that loops forever, or one without a loop count (browsers play those once)
+    source = gif(flat_frames(2), duration=50, **options)
+    result = render_animation(source, anim_spec(), (40, 20), 1, Limits())
+    # THEN the WebP loops forever (0) or plays once (1)
+    assert Image.open(io.BytesIO(result.data)).info["loop"] == loop
 
 
 def test_frame_without_a_duration_is_shown_for_a_tenth_of_a_second():
@@ -111,6 +117,19 @@ def test_cover_frames_share_the_centre_window():
         assert upright_quadrants(frame)
 
 
+def test_cover_frames_are_cut_at_the_centre_even_when_the_detail_is_elsewhere():
+    # GIVEN flat grey frames with all their detail at the right edge (a still would be cut there)
+    frame = Image.new("RGB", (80, 40), (120, 120, 120))
+    frame.paste(photo(20, 40), (60, 0))
+    source = gif([frame, frame], duration=50, loop=0)
+    # WHEN covered to 20x20
+    result = render_animation(source, anim_spec(fit="cover"), (80, 40), 1, Limits())
+    # THEN every frame shows the flat middle, so the picture does not jump between frames
+    for output, _ in played(result.data):
+        low, high = output.convert("L").getextrema()
+        assert high - low < 16
+
+
 def test_frames_are_turned_upright():
     # GIVEN quadrants stored turned left, as a camera writes EXIF orientation 6 (40x80 stored, 80x40 upright)
     stored = quadrants(80, 40).transpose(Image.Transpose.ROTATE_90)
@@ -127,6 +146,23 @@ def test_transparent_frames_stay_transparent():
     source = Image.open(io.BytesIO(encode(frame, "WEBP", save_all=True, append_images=[frame], lossless=True)))
     output, _ = played(render_animation(source, anim_spec(), (40, 20), 1, Limits()).data)[0]
     assert output.getpixel((15, 5))[3] == 0 and output.getpixel((4, 5))[3] == 255
+
+
+def test_see_through_grey_frames_show_the_background_when_padded():
+    # GIVEN an animated PNG in grey with alpha: left half fully transparent (and black underneath)
+    first = Image.new("LA", (40, 20), (0, 0))
+    first.paste((255, 255), (20, 0, 40, 20))
+    second = first.copy()
+    second.paste((128, 255), (30, 0, 40, 20))
+    data = encode(first, "PNG", save_all=True, append_images=[second], duration=50, loop=0)
+    source = Image.open(io.BytesIO(data))
+    # WHEN padded into a 40x40 box on red
+    spec = anim_spec(width=40, height=40, fit="contain", background="#ff0000")
+    frames = played(render_animation(source, spec, (40, 20), 1, Limits()).data)
+    # THEN the transparent half shows the red background, not the black under it
+    for frame, _ in frames:
+        assert near(frame.getpixel((5, 20)), (255, 0, 0, 255)) and near(frame.getpixel((5, 2)), (255, 0, 0, 255))
+    assert near(frames[0][0].getpixel((35, 20)), (255, 255, 255, 255))
 
 
 def test_quality_follows_the_spec():

@@ -103,19 +103,18 @@ def test_modes_reduce_handles_are_left_alone(mode):
     [
         ("I", [0, 10, 255], False, [0, 10, 255]),  # 8-bit values in a 32-bit mode: taken as they are
         ("I", [0, 10, 255], True, [0, 0, 0]),  # the same values from a 16-bit file are nearly black
-        ("I", [1000, 32896, 65535], True, [3, 128, 255]),  # 16-bit: by the full 0-65535 range
+        ("I", [1000, 32896, 65535], True, [3, 128, 255]),  # 16-bit: by the full 0-65535 range (x 255/65535)
         ("I", [1000, 32896, 65535], False, [3, 128, 255]),  # 32-bit within 16 bits: the same
-        ("I", [256, 512], False, [0, 1]),  # just past 8 bits: by the 16-bit range
-        ("I", [-100, 0, 100], False, [0, 127, 255]),  # outside 0-65535: by its own range
-        ("I", [0, 100000], False, [0, 255]),
-        ("F", [0.25, 0.5, 0.75], False, [0, 127, 255]),  # float: by its own range
+        ("I", [0, 256], False, [0, 0]),  # just past 8 bits: by the 16-bit range
+        ("I", [-100, 0, 155], False, [0, 100, 255]),  # outside 0-65535: by its own range
+        ("I", [1000, 65536], False, [0, 255]),
+        ("F", [0.25, 0.5, 0.75], False, [0, 127, 255]),  # float: by its own range (127.5 truncated)
         ("F", [0.5, 0.5], False, [0, 0]),  # flat: black, not a division by zero
     ],
 )
 def test_deep_samples_are_scaled_to_eight_bits(mode, values, sixteen_bit, expected):
     out = colour.to_eight_bit(row(mode, values), sixteen_bit)
-    assert out.mode == "L"
-    assert all(abs(a - e) <= 1 for a, e in zip(samples(out), expected, strict=True)), samples(out)
+    assert (out.mode, samples(out)) == ("L", expected)
 
 
 def test_eight_bit_modes_are_not_rescaled():
@@ -175,6 +174,15 @@ def test_alpha_is_kept_premultiplied_around_the_colour_conversion(mode, straight
     out, embedded = colour.to_rgb(premultiplied, None)
     assert out.mode == "RGBa" and embedded is None
     assert all(abs(a - e) <= 2 for a, e in zip(out.convert("RGBA").getpixel((0, 0)), expected, strict=True))
+
+
+def test_alpha_keeps_its_small_rgb_profile():
+    # GIVEN a see-through picture with an RGB profile small enough to embed (not the built-in sRGB bytes)
+    profile = padded(SRGB, 5000)
+    premultiplied = row("RGBA", [(200, 40, 0, 128)]).convert("RGBa")
+    out, embedded = colour.to_rgb(premultiplied, profile)
+    # THEN that profile is embedded as it is
+    assert out.mode == "RGBa" and embedded == profile
 
 
 def test_alpha_survives_a_profile_conversion():

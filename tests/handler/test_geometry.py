@@ -6,6 +6,7 @@ WHEN fitted, turned, shrunk, cropped or padded, THEN the size and the pixels say
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -36,32 +37,36 @@ def busy_patch(size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.I
 
 
 @pytest.mark.parametrize(
-    ("size", "box", "upscale", "expected"),
+    ("size", "box", "expected"),
     [
-        ((4000, 3000), (800, 600), False, (800, 600)),
-        ((3000, 4000), (800, 600), False, (450, 600)),  # the height decides
-        ((1000, 100), (800, 600), False, (800, 80)),  # the width decides
-        ((400, 300), (800, 600), False, (400, 300)),  # never enlarged
-        ((400, 300), (800, 800), True, (800, 600)),  # enlarged when asked
-        ((10000, 1), (800, 600), False, (800, 1)),  # never zero
+        ((4000, 3000), (800, 600), (800, 600)),
+        ((3000, 4000), (800, 600), (450, 600)),  # the height decides
+        ((1000, 100), (800, 600), (800, 80)),  # the width decides
+        ((400, 300), (800, 600), (400, 300)),  # never enlarged unless asked
+        ((10000, 1), (800, 600), (800, 1)),  # never zero
+        ((1, 10000), (800, 600), (1, 600)),
     ],
 )
-def test_fit_inside_is_the_largest_size_within_the_box(size, box, upscale, expected):
-    assert geometry.fit_inside(size, box, upscale) == expected
+def test_fit_inside_is_the_largest_size_within_the_box(size, box, expected):
+    assert geometry.fit_inside(size, box) == expected
 
 
 @pytest.mark.parametrize(
-    ("size", "box", "upscale", "expected"),
+    ("size", "box", "expected"),
     [
-        ((1000, 500), (300, 300), False, (600, 300)),  # the height decides
-        ((500, 1000), (300, 300), False, (300, 600)),  # the width decides
-        ((400, 300), (800, 800), False, (400, 300)),  # never enlarged
-        ((400, 300), (800, 800), True, (1067, 800)),  # enlarged when asked
-        ((100, 100), (1, 1), False, (1, 1)),
+        ((1000, 500), (300, 300), (600, 300)),  # the height decides
+        ((500, 1000), (300, 400), (300, 600)),  # the width decides
+        ((400, 300), (800, 800), (400, 300)),  # never enlarged unless asked
+        ((100, 100), (1, 1), (1, 1)),
     ],
 )
-def test_fit_cover_is_the_smallest_size_covering_the_box(size, box, upscale, expected):
-    assert geometry.fit_cover(size, box, upscale) == expected
+def test_fit_cover_is_the_smallest_size_covering_the_box(size, box, expected):
+    assert geometry.fit_cover(size, box) == expected
+
+
+def test_fits_enlarge_when_asked():
+    assert geometry.fit_inside((400, 300), (800, 800), upscale=True) == (800, 600)
+    assert geometry.fit_cover((400, 300), (800, 800), upscale=True) == (1067, 800)
 
 
 @pytest.mark.parametrize(
@@ -143,7 +148,10 @@ def striped(width: int, height: int) -> Image.Image:
     return image
 
 
-@pytest.mark.parametrize(("size", "target", "factor"), [((40, 3000), (5, 300), 4), ((41, 1303), (10, 300), 2)])
+@pytest.mark.parametrize(
+    ("size", "target", "factor"),
+    [((40, 3000), (5, 300), 4), ((41, 1303), (10, 300), 2), ((600, 1500), (1, 1), 300)],  # 300: one strip each
+)
 def test_reduce_in_strips_matches_one_whole_box_reduction(size, target, factor):
     # GIVEN a tall striped picture, several strips high
     picture = striped(*size)
@@ -198,7 +206,7 @@ def test_strips_that_end_early_are_a_decoding_error():
 
 
 def test_shrinking_stops_at_the_deadline():
-    with pytest.raises(OutOfTime, match="shrinking"):
+    with pytest.raises(OutOfTime, match=r"^ran out of time while shrinking: "):
         geometry.reduce(striped(8, 2000), (2, 100), reducible, Limits(deadline=time.monotonic() - 1))
 
 
@@ -206,24 +214,43 @@ def spec(fit: str, width: int, height: int, **options: object) -> RenditionSpec:
     return RenditionSpec(name="g", width=width, height=height, fit=fit, **options)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("crop", ["center", "entropy"])
-def test_centre_crop_of_a_flat_picture_is_the_middle(crop):
-    # GIVEN quadrants 60x20 with no detail to choose by, WHEN cut to 20x20
-    cut = geometry.shaped(quadrants(60, 20), spec("cover", 20, 20), crop)
-    # THEN the window is the middle third: left half red/yellow, right half green/blue
-    assert cut.size == (20, 20)
-    assert corners(cut) == (RED, GREEN, BLUE, YELLOW)
+def columns(width: int, height: int, axis: int = 0) -> Image.Image:
+    """Grey level 3 * n in column n (axis 0) or row n (axis 1): a cut's first pixel tells where it starts."""
+    ramp = Image.new("L", (width, 1) if axis == 0 else (1, height))
+    ramp.putdata([3 * n for n in range(ramp.width * ramp.height)])
+    return ramp.resize((width, height))
 
 
-def test_centre_crop_of_a_tall_picture_is_the_middle():
-    cut = geometry.shaped(quadrants(20, 60), spec("cover", 20, 20), "center")
-    assert corners(cut) == (RED, GREEN, BLUE, YELLOW)
+@pytest.mark.parametrize(("length", "start"), [(60, 20), (23, 1)])  # an odd pixel left over goes after
+def test_centre_crop_cuts_the_middle(length, start):
+    across = geometry.shaped(columns(length, 20), spec("cover", 20, 20), "center")
+    down = geometry.shaped(columns(20, length, axis=1), spec("cover", 20, 20), "center")
+    assert across.size == down.size == (20, 20)
+    assert across.getpixel((0, 0)) == down.getpixel((0, 0)) == 3 * start
 
 
-def test_cover_window_never_exceeds_the_picture():
-    cut = geometry.shaped(quadrants(10, 40), spec("cover", 30, 20), "center")
-    assert cut.size == (10, 20)
-    assert corners(cut) == (RED, GREEN, BLUE, YELLOW)
+def test_centre_crop_ignores_where_the_detail_is():
+    picture = busy_patch((1000, 300), (700, 0, 1000, 300))
+    assert geometry.shaped(picture, spec("cover", 300, 300), "center").getpixel((150, 150)) == GREY
+
+
+def equally_bright(size: tuple[int, int], axis: int) -> Image.Image:
+    """Thirds in red, green and blue of the same brightness (Pillow's L = 0.299 R + 0.587 G + 0.114 B)."""
+    image = Image.new("RGB", size, (0, 0, 200))  # L 22.8
+    third = size[axis] // 3
+    image.paste((76, 0, 0), (0, 0, third, size[1]) if axis == 0 else (0, 0, size[0], third))  # L 22.7
+    image.paste((0, 39, 0), (third, 0, 2 * third, size[1]) if axis == 0 else (0, third, size[0], 2 * third))  # 22.9
+    return image
+
+
+@pytest.mark.parametrize(("size", "window", "axis"), [((768, 300), (252, 200), 0), ((300, 768), (200, 252), 1)])
+def test_entropy_crop_of_a_picture_without_detail_is_the_middle(size, window, axis):
+    # GIVEN thirds of different colours but the same brightness: no detail anywhere in grey
+    picture = equally_bright(size, axis)
+    # WHEN cut by entropy to a window a little narrower than a third (and shorter the other way)
+    cut = geometry.shaped(picture, spec("cover", *window), "entropy")
+    # THEN the middle third is kept, all green
+    assert cut.getcolors() == [(window[0] * window[1], (0, 39, 0))]
 
 
 @pytest.mark.parametrize(
@@ -246,13 +273,26 @@ def test_entropy_crop_keeps_the_busy_part_inside_the_picture(size, patch, window
     assert not ImageChops.difference(cut, picture.crop(expected)).getbbox()
 
 
+def test_entropy_is_judged_over_the_whole_window():
+    # GIVEN a small spot of strong noise on the left and a wide area of mild noise on the right
+    rng = random.Random(7)
+    picture = Image.new("L", (1000, 100), 120)
+    picture.paste(Image.frombytes("L", (100, 100), rng.randbytes(100 * 100)), (0, 0))
+    mild = bytes(rng.randrange(100, 140) for _ in range(400 * 100))
+    picture.paste(Image.frombytes("L", (400, 100), mild), (600, 0))
+    # WHEN a window 400 wide is cut by entropy
+    cut = geometry.shaped(picture.convert("RGB"), spec("cover", 400, 100), "entropy")
+    # THEN it takes the whole mild area, which fills it, not the spot and three quarters of flat grey
+    assert not ImageChops.difference(cut, picture.convert("RGB").crop((600, 0, 1000, 100))).getbbox()
+
+
 def test_entropy_crop_looks_at_both_axes_when_both_have_room():
-    # GIVEN a picture larger than the window both ways, busy in its lower right
-    picture = busy_patch((400, 400), (200, 150, 400, 400))
+    # GIVEN a picture larger than the window both ways, busy only in its lower right, below the middle band
+    picture = busy_patch((400, 400), (300, 210, 400, 400))
     # WHEN a 100x100 window is cut by entropy (no scaling: the picture was not fitted first)
     cut = geometry.shaped(picture, spec("cover", 100, 100), "entropy")
-    # THEN the window is (almost) all detail, where a centred one would be half flat grey
-    assert grey_share(cut) < 0.1 and grey_share(picture.crop((150, 150, 250, 250))) > 0.4
+    # THEN the window is (almost) all detail, where a centred one would be all flat grey
+    assert grey_share(cut) < 0.2 and grey_share(picture.crop((150, 150, 250, 250))) == 1
 
 
 def grey_share(image: Image.Image) -> float:

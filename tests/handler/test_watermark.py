@@ -76,6 +76,29 @@ def test_very_thin_logo_keeps_at_least_one_row():
     assert changed_box(picture, out) == (0, 0, 10, 1)
 
 
+def test_stamp_on_a_tiny_picture_is_one_pixel_wide():
+    picture = Image.new("RGB", (8, 8), BLUE)
+    mark = Watermark(image_key="logo.png", position="top-left", margin=0.0, opacity=1.0, scale=0.1)
+    assert changed_box(picture, watermarked(picture, mark, {"logo.png": logo()})) == (0, 0, 1, 1)
+
+
+def test_opaque_jpeg_logo_is_stamped_at_the_opacity():
+    # GIVEN a logo without an alpha channel (JPEG), laid at half opacity
+    picture = Image.new("RGB", (400, 200), BLUE)
+    jpeg = encode(Image.new("RGB", (100, 50), (255, 0, 0)), "JPEG", quality=95)
+    mark = Watermark(image_key="logo.jpg", position="top-left", margin=0.0, opacity=0.5, scale=0.5)
+    out = watermarked(picture, mark, {"logo.jpg": jpeg})
+    # THEN all of it shows, half blended
+    assert changed_box(picture, out) == (0, 0, 200, 100)
+    red, _, blue = out.getpixel((100, 50))
+    assert abs(red - 128) <= 4 and abs(blue - 127) <= 4
+
+
+def test_blank_text_leaves_the_picture_as_it_is():
+    picture = Image.new("RGB", (400, 200), BLUE)
+    assert changed_box(picture, watermarked(picture, Watermark(text="   ", opacity=1.0), {})) is None
+
+
 def test_missing_logo_is_an_error_naming_its_key():
     picture = Image.new("RGB", (100, 100), BLUE)
     with pytest.raises(RuntimeError, match=r"watermark image 'brand/logo\.png' is not available"):
@@ -96,21 +119,40 @@ def ink(out: Image.Image) -> tuple[int, int, int, int]:
     return box
 
 
-@pytest.mark.parametrize("position", ["top-left", "top-right", "bottom-left", "bottom-right", "center"])
-def test_text_stamp_lands_at_its_position_as_wide_as_asked(position):
+@pytest.mark.parametrize(
+    ("position", "across", "down"),
+    [
+        ("top-left", "left", "top"),
+        ("top-right", "right", "top"),
+        ("bottom-left", "left", "bottom"),
+        ("bottom-right", "right", "bottom"),
+        ("center", "middle", "middle"),
+    ],
+)
+@pytest.mark.parametrize("text", ["Hello", "jolly", "W"])
+def test_text_lands_at_its_position_as_wide_as_asked(position, across, down, text):
     # GIVEN a fully transparent 400x200 picture: the alpha channel shows the text and nothing else
     picture = Image.new("RGBA", (400, 200), CLEAR)
-    mark = Watermark(text="Hello", position=position, margin=0.05, opacity=1.0, scale=0.25)
+    mark = Watermark(text=text, position=position, margin=0.05, opacity=1.0, scale=0.25)
     # WHEN stamped with text a quarter of the width, 20 pixels from the edges
     left, top, right, bottom = ink(watermarked(picture, mark, {}))
-    # THEN the ink is about 100 pixels wide, within a few pixels of the asked place (glyph bearings aside)
-    assert 95 <= right - left <= 105 and 20 <= bottom - top <= 60
-    centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
-    horizontal = position.rpartition("-")[2]
-    vertical = position.partition("-")[0]
-    expected_x = {"left": 20 <= left <= 26, "right": 374 <= right <= 380}.get(horizontal, abs(centre_x - 200) <= 3)
-    expected_y = {"top": 20 <= top <= 22, "bottom": 178 <= bottom <= 180}.get(vertical, abs(centre_y - 100) <= 3)
-    assert expected_x and expected_y
+    # THEN the ink, outline included, is 100 pixels wide (within font hinting) and exactly that far in
+    width, height = right - left, bottom - top
+    assert abs(width - 100) <= 4
+    assert left == {"left": 20, "right": 380 - width, "middle": (400 - width) // 2}[across]
+    assert top == {"top": 20, "bottom": 180 - height, "middle": (200 - height) // 2}[down]
+
+
+@pytest.mark.parametrize("text", ["Hello", "jolly", "W"])
+def test_text_is_outlined_all_around(text):
+    # GIVEN text stamped at full opacity on a transparent picture
+    out = watermarked(Image.new("RGBA", (400, 200), CLEAR), Watermark(text=text, opacity=1.0), {})
+    left, top, right, bottom = ink(out)
+    # THEN the ink's outermost rows and columns are outline (dark), never the white fill cut short
+    border = [(x, y) for x in range(left, right) for y in (top, bottom - 1)]
+    border += [(x, y) for y in range(top, bottom) for x in (left, right - 1)]
+    inked = [out.getpixel(xy) for xy in border if out.getpixel(xy)[3] > 0]
+    assert inked and max(red for red, *_ in inked) < 128
 
 
 def test_text_is_white_outlined_in_black_at_the_asked_opacity():
