@@ -223,10 +223,11 @@ def test_an_unreadable_history_is_not_known_and_one_error_line(aws_credentials, 
         with caplog.at_level(logging.INFO, logger="image-processor"):
             version = history.rendered_version(TABLE, "a.jpg", "h1")
     clear_caches()
-    # THEN nothing is known and the error names the key
+    # THEN nothing is known, and the error line names the key and what DynamoDB said
     assert version is None
     (line,) = log_lines(caplog)
     assert (line["level"], line["message"], line["key"]) == ("ERROR", "history not read", "a.jpg")
+    assert "ResourceNotFoundException" in line["error"]
 
 
 def test_the_item_keeps_the_version_as_text_and_the_hash_when_given():
