@@ -223,10 +223,11 @@ def test_an_unreadable_history_is_not_known_and_one_error_line(aws_credentials, 
         with caplog.at_level(logging.INFO, logger="image-processor"):
             version = history.rendered_version(TABLE, "a.jpg", "h1")
     clear_caches()
-    # THEN nothing is known and the error names the key
+    # THEN nothing is known, and the error line names the key and what DynamoDB said
     assert version is None
     (line,) = log_lines(caplog)
     assert (line["level"], line["message"], line["key"]) == ("ERROR", "history not read", "a.jpg")
+    assert "ResourceNotFoundException" in line["error"]
 
 
 def test_the_item_keeps_the_version_as_text_and_the_hash_when_given():
@@ -248,3 +249,18 @@ def test_the_renditions_hash_changes_with_what_decides_the_renditions_and_only_t
     hashes = {history.renditions_hash(config) for config in changed}
     assert len(hashes | {history.renditions_hash(base)}) == 4
     assert history.renditions_hash(replace(base, topic_arn="arn:other")) == history.renditions_hash(base)
+
+
+def test_the_read_is_strongly_consistent_so_an_outcome_written_a_moment_ago_counts(monkeypatch):
+    # GIVEN a client that records the request (moto's reads are always consistent, DynamoDB's only on request)
+    requests: list[dict] = []
+
+    class Client:
+        def get_item(self, **request):
+            requests.append(request)
+            return {}
+
+    monkeypatch.setattr(history.aws, "dynamodb", Client)
+    # WHEN a backfill asks for the current version THEN it asks DynamoDB for a strongly consistent read
+    assert history.rendered_version(TABLE, "a.jpg", "h1") is None
+    assert [request["ConsistentRead"] for request in requests] == [True]

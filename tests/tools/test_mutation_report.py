@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 from tools.mutation_report import costs, estimate, file_scores, main, report
@@ -97,10 +98,14 @@ def test_without_a_rule_or_with_nothing_left_nothing_is_dropped() -> None:
         assert kept(mutant, chosen) == chosen
 
 
-def test_every_listed_prefix_names_test_files_that_exist() -> None:
+def test_every_listed_prefix_names_test_files_that_exist_and_mutmut_runs() -> None:
     # GIVEN the repository's test files
     root = Path(__file__).parents[2]
     files = [path.relative_to(root).as_posix() for path in root.glob("tests/**/test_*.py")]
     # THEN each prefix of TESTS selects some (a renamed file would silently leave its module mutmut's whole choice)
     missing = [prefix for prefix in SUITE if not any(name.startswith(prefix) for name in files)]
     assert missing == []
+    # and mutmut's selection holds them all (the stats pass records only what it runs)
+    selection = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]
+    paths = tuple(selection["pytest_add_cli_args_test_selection"])
+    assert [name for name in files if name.startswith(SUITE) and not name.startswith(paths)] == []
