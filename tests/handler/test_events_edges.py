@@ -62,7 +62,7 @@ def wrapped(event: dict[str, Any], times: int) -> dict[str, Any]:
             f"an event with keys {[f'k{number:02}' for number in range(10)]}",  # at most ten named
         ),
         ({"Message": "{}"}, "unknown_event", "an event with keys ['Message']"),  # not an SNS notification
-        ({"Records": [None]}, "malformed_record", "record is NoneType, not an object"),
+        ({"Records": [5]}, "malformed_record", "record is int, not an object"),
         ({"Records": [{}]}, "unknown_event", "a record from an unknown source"),
         ({"Records": [{"eventSource": "aws:dynamodb"}]}, "unknown_event", "a record from aws:dynamodb"),
         (

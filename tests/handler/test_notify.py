@@ -203,6 +203,8 @@ def test_a_failure_without_detail_or_request_id_still_reads_as_sentences():
     text = email_text(document)
     # THEN the e-mail says so instead of leaving blanks
     assert "What went wrong (corrupt): no detail\n" in text
+    # AND without a region, the console link leaves it to the console
+    assert f"  https://s3.console.aws.amazon.com/s3/object/{SOURCE}?prefix=photos%2FMy%20Caf%C3%A9.JPG\n" in text
     assert text.endswith("Request id (for the operator's logs): -\n")
 
 

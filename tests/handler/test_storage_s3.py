@@ -47,10 +47,12 @@ def test_head_sees_size_and_etag_and_no_head_of_a_missing_key(s3):
     assert storage.head(BUCKET, "b.jpg") is None
 
 
-def test_an_object_written_while_versioning_was_suspended_has_no_version(s3):
-    # GIVEN a bucket whose versioning is suspended: S3 calls the new object's version "null"
+def test_an_object_written_while_versioning_was_suspended_has_no_version(s3, monkeypatch):
+    # GIVEN a bucket whose versioning is suspended: S3 calls the new object's version "null" (moto leaves it out)
     versioned(s3, "Suspended")
     s3.put_object(Bucket=BUCKET, Key="a.jpg", Body=b"first")
+    real = aws.s3().head_object
+    monkeypatch.setattr(aws.s3(), "head_object", lambda **kwargs: {**real(**kwargs), "VersionId": "null"})
     # THEN HEAD reports no version, so reads use the ETag
     seen = storage.head(BUCKET, "a.jpg")
     assert seen is not None and seen.version_id is None
@@ -84,9 +86,11 @@ def seen_now(key: str) -> storage.Head:
 
 
 def test_a_first_version_held_nothing_earlier_and_a_second_did(s3):
-    # GIVEN a versioned bucket with a neighbour key that shares the prefix
+    # GIVEN a versioned bucket with a neighbour key that shares the prefix, and a key listed before it
     versioned(s3)
     s3.put_object(Bucket=BUCKET, Key="a.jpg.png", Body=b"neighbour")
+    for body in (b"one", b"two"):
+        s3.put_object(Bucket=BUCKET, Key="0.jpg", Body=body)
     s3.put_object(Bucket=BUCKET, Key="a.jpg", Body=b"first")
     # THEN the first upload of a.jpg had nothing before it (the neighbour does not count)
     assert storage.held_earlier_object(BUCKET, "a.jpg", seen_now("a.jpg")) is False
@@ -104,6 +108,14 @@ def test_an_upload_after_a_deletion_held_an_earlier_object(s3):
         s3.delete_object(Bucket=BUCKET, Key="a.jpg", VersionId=version["VersionId"])
     s3.put_object(Bucket=BUCKET, Key="a.jpg", Body=b"again")
     assert storage.held_earlier_object(BUCKET, "a.jpg", seen_now("a.jpg")) is True
+
+
+def test_an_object_deleted_for_good_since_head_held_nothing_earlier(s3):
+    versioned(s3)
+    s3.put_object(Bucket=BUCKET, Key="a.jpg", Body=b"first")
+    seen = seen_now("a.jpg")
+    s3.delete_object(Bucket=BUCKET, Key="a.jpg", VersionId=seen.version_id)
+    assert storage.held_earlier_object(BUCKET, "a.jpg", seen) is False
 
 
 def test_without_versions_or_permission_to_list_them_any_object_may_have_come_before(s3, monkeypatch):
