@@ -149,7 +149,7 @@ def _cut_strip(
 ) -> Iterator[list[bytes | memoryview]]:
     """The one strip of a TIFF as strips of `rows` rows each (the last may be shorter), compressed as it is."""
     row_bytes = size[0] * int(tags.get(277, 1))  # 8 bits per sample
-    deflated = tags.get(259, 1) in _DEFLATE
+    deflated = tags.get(259) in _DEFLATE
     stream = Inflater(iter([memoryview(strip)]))
     for top in range(0, size[1], rows):
         wanted = min(rows, size[1] - top) * row_bytes
