@@ -169,6 +169,15 @@ def test_bytes_after_the_end_of_a_png_are_not_read_as_chunks():
     assert png_strips.strips_apply(data)
 
 
+def test_a_chunk_after_the_pixels_claiming_2_gb_ends_the_chunk_walk():
+    # GIVEN a PNG with a chunk between its pixels and IEND whose length field says 2 GB (Pillow reads no
+    # chunk after IDAT when opening, so nothing has checked it)
+    end = PNGS["RGB"].index(b"IEND") - 4
+    data = PNGS["RGB"][:end] + struct.pack(">I4s", 2**31, b"zzZz") + PNGS["RGB"][end:]
+    # THEN the walk for chunk kinds stops there, and the strip path still applies
+    assert png_strips.strips_apply(data)
+
+
 def test_truncated_png_in_the_strip_path_is_corrupt():
     data = PNGS["RGB"]
     with pytest.raises(imaging.CorruptImage):
