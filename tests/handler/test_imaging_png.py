@@ -178,6 +178,15 @@ def test_a_chunk_after_the_pixels_claiming_2_gb_ends_the_chunk_walk():
     assert png_strips.strips_apply(data)
 
 
+def test_png_cut_inside_its_end_chunk_still_renders_from_complete_pixels():
+    # GIVEN a PNG whose last 6 bytes are missing: IEND's header is cut, every pixel is there
+    data = PNGS["RGB"][:-6]
+    assert png_strips.strips_apply(data)
+    # WHEN rendered through strips
+    # THEN it renders the same as the whole file
+    assert imaging.render(data, SPECS[0]).data == imaging.render(PNGS["RGB"], SPECS[0]).data
+
+
 def test_truncated_png_in_the_strip_path_is_corrupt():
     data = PNGS["RGB"]
     with pytest.raises(imaging.CorruptImage):
