@@ -120,7 +120,7 @@ class Inflater:
             self._tail = self._inflater.unconsumed_tail
             pieces.append(piece)
             size -= len(piece)
-            if not piece and not self._tail:
+            if not self._tail:  # all input inflated: the next chunk, if any
                 chunk = next(self._chunks, None)
                 if chunk is None or self._inflater.eof:
                     break

@@ -90,7 +90,7 @@ def _opened(
     """Each group of compressed pieces (`rows` rows, the last may be shorter) decoded as a small TIFF."""
     for top, pieces in zip(range(0, size[1], rows), groups, strict=False):
         limits.check_time("decoding TIFF")
-        group = Image.open(io.BytesIO(_small_tiff(tags, size[0], min(rows, size[1] - top), pieces)))
+        group = Image.open(io.BytesIO(_small_tiff(tags, min(rows, size[1] - top), pieces)))
         group.load()
         yield group
 
@@ -149,7 +149,7 @@ def _cut_strip(
 ) -> Iterator[list[bytes | memoryview]]:
     """The one strip of a TIFF as strips of `rows` rows each (the last may be shorter), compressed as it is."""
     row_bytes = size[0] * int(tags.get(277, 1))  # 8 bits per sample
-    deflated = tags.get(259, 1) in _DEFLATE
+    deflated = tags.get(259) in _DEFLATE
     stream = Inflater(iter([memoryview(strip)]))
     for top in range(0, size[1], rows):
         wanted = min(rows, size[1] - top) * row_bytes
@@ -159,16 +159,14 @@ def _cut_strip(
         yield [zlib.compress(raw, 0) if deflated else raw]
 
 
-def _small_tiff(
-    tags: TiffImagePlugin.ImageFileDirectory_v2, width: int, height: int, pieces: list[bytes | memoryview]
-) -> bytes:
-    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+def _small_tiff(tags: TiffImagePlugin.ImageFileDirectory_v2, height: int, pieces: list[bytes | memoryview]) -> bytes:
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()  # little-endian ("II"), as the header below
     for tag in _LAYOUT_TAGS:
         if tag in tags:
             ifd[tag] = tags[tag]
             ifd.tagtype[tag] = tags.tagtype[tag]
-    ifd[256], ifd[_IMAGE_LENGTH] = width, height
-    ifd.tagtype[256] = ifd.tagtype[_IMAGE_LENGTH] = TiffTags.LONG
+    ifd[_IMAGE_LENGTH] = height  # the width is the original's
+    ifd.tagtype[_IMAGE_LENGTH] = TiffTags.LONG
     offsets_tag, counts_tag = _layout(tags)
     ifd[counts_tag] = tuple(len(piece) for piece in pieces)
     ifd.tagtype[counts_tag] = ifd.tagtype[offsets_tag] = TiffTags.LONG

@@ -61,14 +61,14 @@ def test_strip_decoding_gives_the_same_bytes_as_the_whole_picture(name, monkeypa
 def test_top_down_bmp_is_upright():
     # GIVEN the same picture stored bottom-up and top-down
     # THEN both render to the same bytes
-    assert imaging.render(BMPS["RGB"]).data == imaging.render(BMPS["RGB-top-down"]).data
+    assert imaging.render(BMPS["RGB"], SPECS[0]).data == imaging.render(BMPS["RGB-top-down"], SPECS[0]).data
 
 
 def test_truncated_bmp_takes_the_whole_path_and_is_corrupt():
     data = BMPS["RGB"][: len(BMPS["RGB"]) // 2]
     assert not bmp_strips.strips_apply(Image.open(io.BytesIO(data)))
     with pytest.raises(imaging.CorruptImage):
-        imaging.render(data)
+        imaging.render(data, SPECS[0])
 
 
 def test_strip_path_model_counts_the_upload_not_the_picture():

@@ -119,10 +119,11 @@ class RecordingLimits(imaging.Limits):
 
 @pytest.mark.parametrize(
     ("fmt", "decoding", "strips"),
-    [("PNG", "decoding PNG", 2), ("TIFF", "decoding TIFF", 2), ("JPEG", "decoding", 1)],  # JPEG: DCT-scaled, no strips
+    [("PNG", "decoding PNG", 2), ("TIFF", "decoding TIFF", 2), ("JPEG", "decoding", 1)],  # JPEG: DCT-scaled
 )
 def test_the_deadline_is_checked_while_decoding_between_strips_and_before_encoding(fmt, decoding, strips):
-    # GIVEN a picture shrunk by 2x or more, in a strip-decoded and two whole-picture formats
+    # GIVEN a picture shrunk by 2x or more, in two strip-decoded formats (Pillow's TIFF: one uncompressed
+    # strip, cut into groups of rows) and a whole-picture one
     limits = RecordingLimits()
     imaging.render(encode(photo(3400, 2600), fmt), limits=limits)
     # THEN the deadline was checked while decoding, for every shrunk strip and before encoding

@@ -169,10 +169,28 @@ def test_bytes_after_the_end_of_a_png_are_not_read_as_chunks():
     assert png_strips.strips_apply(data)
 
 
+def test_a_chunk_after_the_pixels_claiming_2_gb_ends_the_chunk_walk():
+    # GIVEN a PNG with a chunk between its pixels and IEND whose length field says 2 GB (Pillow reads no
+    # chunk after IDAT when opening, so nothing has checked it)
+    end = PNGS["RGB"].index(b"IEND") - 4
+    data = PNGS["RGB"][:end] + struct.pack(">I4s", 2**31, b"zzZz") + PNGS["RGB"][end:]
+    # THEN the walk for chunk kinds stops there, and the strip path still applies
+    assert png_strips.strips_apply(data)
+
+
+def test_png_cut_inside_its_end_chunk_still_renders_from_complete_pixels():
+    # GIVEN a PNG whose last 6 bytes are missing: IEND's header is cut, every pixel is there
+    data = PNGS["RGB"][:-6]
+    assert png_strips.strips_apply(data)
+    # WHEN rendered through strips
+    # THEN it renders the same as the whole file
+    assert imaging.render(data, SPECS[0]).data == imaging.render(PNGS["RGB"], SPECS[0]).data
+
+
 def test_truncated_png_in_the_strip_path_is_corrupt():
     data = PNGS["RGB"]
     with pytest.raises(imaging.CorruptImage):
-        imaging.render(data[: len(data) // 2])
+        imaging.render(data[: len(data) // 2], SPECS[0])
 
 
 def test_strip_path_model_is_small():
@@ -185,16 +203,15 @@ def test_strip_path_model_is_small():
 
 
 def test_png_whose_compressed_pixels_are_damaged_in_the_strip_path_is_corrupt():
-    # GIVEN an RGB PNG whose deflated IDAT bytes are overwritten halfway
-    data = bytearray(encode(photo(999, 801), "PNG"))
+    # GIVEN a PNG whose IDAT overwrites the zlib stream's header (damage further in may inflate to garbage rows)
+    data = bytearray(PNGS["RGB"])
     start = data.index(b"IDAT") + 4
-    middle = start + (len(data) - start) // 2
-    data[middle : middle + 64] = b"\xff" * 64
+    data[start : start + 2] = b"\xff\xff"
     # WHEN rendered through strips
     assert png_strips.strips_apply(bytes(data))
-    # THEN it is refused as a corrupt image, like the whole-picture path would
-    with pytest.raises(imaging.CorruptImage):
-        imaging.render(bytes(data))
+    # THEN it is refused as a corrupt image, like the whole-picture path would, saying why
+    with pytest.raises(imaging.CorruptImage, match="compressed image data is corrupt"):
+        imaging.render(bytes(data), SPECS[0])
 
 
 GREY = photo(181, 139).convert("L")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 from PIL import Image
@@ -91,6 +93,28 @@ def test_tiled_tiff_rows_of_tiles_give_the_same_bytes_as_the_whole_picture(data,
     assert [r.data for r in groups] == [r.data for r in whole]  # type: ignore[union-attr]
 
 
+@dataclass(frozen=True)
+class WithoutCompressionTag(writers.TiffPage):
+    """An uncompressed TIFF page that leaves Compression out, as the TIFF default allows."""
+
+    def tags(self, offsets: Sequence[int], counts: Sequence[int]) -> dict[int, tuple[int, tuple[int, ...]]]:
+        return {number: value for number, value in super().tags(offsets, counts).items() if number != 259}
+
+
+@pytest.mark.parametrize("rows_per_strip", [0, 16], ids=["one-strip", "strips"])
+def test_tiff_without_a_compression_tag_is_read_as_uncompressed_in_groups(rows_per_strip, monkeypatch):
+    # GIVEN an uncompressed TIFF without a Compression tag
+    data = writers.tiff([WithoutCompressionTag(999, 801, rows_per_strip=rows_per_strip, rows=writers.Rows(seed=5))])
+    assert 259 not in Image.open(io.BytesIO(data)).tag_v2
+    # WHEN rendered through groups, and again with the group path switched off
+    assert tiff_strips.group_rows(Image.open(io.BytesIO(data)), 2)
+    groups = imaging.render_all(data, SPECS)
+    monkeypatch.setattr(imaging, "group_rows", lambda image, factor: 0)
+    whole = imaging.render_all(data, SPECS)
+    # THEN every rendition is byte for byte the same
+    assert [r.data for r in groups] == [r.data for r in whole]  # type: ignore[union-attr]
+
+
 def test_planar_tiff_takes_the_whole_picture_path():
     # GIVEN a TIFF storing each channel in its own strips (PlanarConfiguration 2)
     page = writers.TiffPage(999, 801, rows_per_strip=16, extra_tags=((284, writers.TIFF_SHORT, (2,)),))
@@ -145,7 +169,7 @@ def test_damaged_strips_in_the_group_path_are_corrupt():
     damaged = data[:third] + bytes(third) + data[2 * third :]
     # THEN it is refused as corrupt
     with pytest.raises(imaging.CorruptImage):
-        imaging.render(damaged)
+        imaging.render(damaged, SPECS[0])
 
 
 def test_one_strip_model_is_small_and_an_80_mp_deflate_tiff_is_accepted():
@@ -166,9 +190,9 @@ def test_one_uncompressed_strip_cut_short_is_corrupt():
     short = data[: offset + count // 2]
     # WHEN rendered through groups of rows
     assert tiff_strips.group_rows(Image.open(io.BytesIO(short)), 2)
-    # THEN it is refused as corrupt
-    with pytest.raises(imaging.CorruptImage):
-        imaging.render(short)
+    # THEN it is refused as corrupt, saying why
+    with pytest.raises(imaging.CorruptImage, match=r": TIFF image data is truncated$"):
+        imaging.render(short, SPECS[0])
 
 
 def test_one_deflated_strip_damaged_is_corrupt():
@@ -180,7 +204,7 @@ def test_one_deflated_strip_damaged_is_corrupt():
     assert tiff_strips.group_rows(Image.open(io.BytesIO(damaged)), 2)
     # THEN it is refused as corrupt
     with pytest.raises(imaging.CorruptImage):
-        imaging.render(damaged)
+        imaging.render(damaged, SPECS[0])
 
 
 def test_groups_past_the_deadline_run_out_of_time_while_decoding():
