@@ -7,6 +7,7 @@ and formats of the outputs are checked against what the picture was, never again
 from __future__ import annotations
 
 import io
+import struct
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from handler.imaging import refusals
 from handler.renditions import RenditionSpec, Watermark
 from local.samples import encode, quadrants, with_orientation
 from tests.handler.test_imaging_limits import RecordingLimits
+from tests.handler.test_imaging_memory import jpeg_header
 
 RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
 
@@ -246,6 +248,22 @@ def test_a_turned_picture_shrunk_by_more_than_two_is_upright(fmt):
     assert upright(decoded(result))
 
 
+def test_a_turned_jpeg_is_sized_for_memory_in_its_stored_orientation():
+    # GIVEN the header of an 8000x2000 JPEG with orientation 6 (upright 2000x8000) and an 800x600 rendition:
+    # upright 150x600, so 600x150 as stored; decoded at 1/4 (2000x500), the picture and its copy at 4 B/px
+    # and 64 B per column of MCU rows are about 104 MB with the runtime, in a 110 MB budget
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    app1 = exif.tobytes()
+    header = jpeg_header(8000, 2000, [0x22, 0x11, 0x11], progressive=False, scans=1)
+    data = header[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + header[2:]
+    assert imaging.estimated_peak_bytes(imaging.decode.open_image(data), (600, 150)) < 110 * 2**20
+    # WHEN it is rendered THEN it passes the memory check and fails only at decoding (it has no pixels)
+    with pytest.raises(imaging.ImageRejected) as raised:
+        imaging.render_all(data, [imaging.DEFAULT], imaging.Limits(memory_mb=110))
+    assert raised.value.reason == "corrupt"
+
+
 # --- the decode paths ---
 
 
@@ -301,11 +319,12 @@ def test_jpeg_is_decoded_at_a_reduced_scale_with_a_margin_over_the_target(monkey
     assert result.size == size and upright(decoded(result))
 
 
-def test_sixteen_bit_grey_is_scaled_to_eight_bits_not_clipped():
-    # GIVEN a 16-bit PNG at half of full scale
-    data = encode(Image.new("I;16", (120, 60), 32768), "PNG")
-    # THEN the rendition is mid grey (128), not white
-    assert near(decoded(imaging.render(data, SMALL)).convert("RGB").getpixel((20, 10)), (128, 128, 128), 3)
+@pytest.mark.parametrize(("level", "grey"), [(32768, 128), (200, 1)])
+def test_sixteen_bit_grey_is_scaled_from_its_full_range_to_eight_bits(level, grey):
+    # GIVEN a 16-bit PNG at half of full scale, or very dark (every value below 256)
+    data = encode(Image.new("I;16", (120, 60), level), "PNG")
+    # THEN the rendition is that share of white: mid grey, or nearly black (not clipped, not read as 8-bit)
+    assert near(decoded(imaging.render(data, SMALL)).convert("RGB").getpixel((20, 10)), (grey, grey, grey), 3)
 
 
 @pytest.mark.parametrize(
@@ -342,9 +361,25 @@ def test_animated_and_still_renditions_of_one_animation(monkeypatch):
     # GIVEN a 5-frame GIF (the first frame green), an animated rendition and a still one
     anim = RenditionSpec(name="anim", width=20, height=20, format="webp", animated=True)
     moving, still = imaging.render_all(animation(5), [anim, SMALL])
-    # THEN the animated one has every frame, and the still one is the first frame
+    # THEN the animated one has every frame, and the still one is a JPEG of the first frame
     assert (moving.frames, moving.size, Image.open(io.BytesIO(moving.data)).n_frames) == (5, (20, 10), 5)
+    assert (still.frames, still.format, decoded(still).format) == (1, "jpeg", "JPEG")
     assert near(decoded(still).convert("RGB").getpixel((20, 10)), GREEN)
+
+
+def test_an_animation_is_turned_upright_frame_by_frame():
+    # GIVEN a 2-frame WebP animation stored turned, with orientation 6
+    second = quadrants(120, 60)
+    second.paste((0, 0, 0), (55, 25, 65, 35))  # a dot in the middle: the frames differ
+    frames = [picture.transpose(Image.Transpose.ROTATE_90) for picture in (quadrants(120, 60), second)]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], exif=exif.tobytes(), lossless=True)
+    # THEN each frame of the animated rendition is upright
+    spec = RenditionSpec(name="a", width=40, height=40, format="webp", animated=True)
+    (result,) = imaging.render_all(data, [spec])
+    assert (result.frames, result.size) == (2, (40, 20))
+    assert upright(decoded(result))
 
 
 def test_animation_budget_counts_only_the_frames_that_will_be_decoded(monkeypatch):
@@ -358,9 +393,10 @@ def test_animation_budget_counts_only_the_frames_that_will_be_decoded(monkeypatc
     assert cut.frames == 3
 
 
-def test_an_animated_rendition_of_a_still_picture_is_a_still():
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_an_animated_rendition_of_a_still_picture_is_a_still(fmt):
     spec = RenditionSpec(name="a", width=40, height=40, format="webp", animated=True)
-    (result,) = imaging.render_all(encode(quadrants(120, 60), "PNG"), [spec])
+    (result,) = imaging.render_all(encode(quadrants(120, 60), fmt), [spec])
     assert (result.frames, result.format, result.size) == (1, "webp", (40, 20))
     assert upright(decoded(result))
 
