@@ -26,7 +26,7 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.log": (f"{H}test_log",),
     "handler.metrics": (f"{H}test_metrics",),
     "handler.history": (f"{H}test_history",),
-    "handler.imaging": (f"{H}test_imaging.py", f"{H}test_renditions.py", f"{H}test_imaging_pipeline"),
+    "handler.imaging": (f"{H}test_imaging_pipeline",),
     **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
     "handler.imaging.decode": (f"{H}test_imaging_decode",),
     "handler.imaging.memory": (f"{H}test_imaging_memory_model", f"{H}test_imaging_memory.py"),
