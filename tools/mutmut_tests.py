@@ -40,6 +40,8 @@ TESTS: Mapping[str, tuple[str, ...]] = {
     "handler.imaging.tiff_strips": (f"{H}test_imaging_tiff",),
     "handler.imaging.bmp_strips": (f"{H}test_imaging_bmp",),
     "handler.imaging.webp_scaled": (f"{H}test_imaging_webp",),
+    "handler.imaging": (f"{H}test_imaging_pipeline",),
+    **{f"handler.imaging.{name}": IMAGING for name in (*IMAGING_MODULES.split(), "tiff_strips", "watermark")},
     "handler.imaging.decode": (f"{H}test_imaging_decode",),
     "handler.imaging.memory": (f"{H}test_imaging_memory_model", f"{H}test_imaging_memory.py"),
     "handler.imaging.refusals": (f"{H}test_imaging_refusals",),

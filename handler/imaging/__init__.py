@@ -18,7 +18,6 @@ from handler.imaging.decode import open_image as _open
 from handler.imaging.encode import encode, output_format
 from handler.imaging.errors import CorruptImage, ImageRejected, NotAnImage, OutOfTime, TooLarge
 from handler.imaging.geometry import (
-    area,
     fit_cover,
     fit_inside,
     oriented,
@@ -77,7 +76,7 @@ def render_all(
     limits: Limits = DEFAULT_LIMITS,
     watermarks: Mapping[str, bytes] | None = None,
 ) -> list[Rendition | RenditionError]:
-    """Decode `data` once and make every rendition, largest first, each from the decoded base.
+    """Decode `data` once, pre-shrunk for the largest rendition, and make every rendition from that base.
 
     Raises ImageRejected when the upload itself is unusable; a failure of one rendition is returned
     as a RenditionError in its place and does not affect the others.
@@ -123,11 +122,11 @@ def _render_open(
     turn = 1 if orients_on_load(image) else orientation(image)
     stored_size = image.size
     upright = (stored_size[1], stored_size[0]) if swaps_axes(turn) else stored_size
-    largest = max((scaled_size(upright, spec) for spec in specs), key=area)
+    # Every rendition keeps the upright aspect ratio, so the widest is also the largest.
+    largest = max(scaled_size(upright, spec) for spec in specs)
     # Shrink in the stored orientation and turn the small result: the target is turned to match.
     target = (largest[1], largest[0]) if swaps_axes(turn) else largest
     check_before_decoding(image, target, limits)
-    source = _Source(image.format or "unknown", upright, image.info.get("icc_profile"))
 
     results: dict[int, Rendition | RenditionError] = {}
     animated = [i for i, spec in enumerate(specs) if spec.animated and getattr(image, "is_animated", False)]
@@ -135,15 +134,13 @@ def _render_open(
         spec = specs[index]
         check_animation(image, scaled_size(upright, spec), min(spec.max_frames, getattr(image, "n_frames", 1)), limits)
         results[index] = _guarded(spec, lambda spec: render_animation(image, spec, upright, turn, limits))
-    stills = sorted(
-        (i for i in range(len(specs)) if i not in results), key=lambda i: -area(scaled_size(upright, specs[i]))
-    )
+    stills = [i for i in range(len(specs)) if i not in results]
     if stills:
-        base = _decode_base(image, target, turn, limits)
-        source = dataclasses.replace(source, icc_profile=base[1])
+        base, icc_profile = _decode_base(image, target, turn, limits)
+        source = _Source(image.format or "unknown", upright, icc_profile)
         for index in stills:
             limits.check_time("encoding")
-            results[index] = _guarded(specs[index], lambda spec: _render_still(base[0], spec, source, watermarks))
+            results[index] = _guarded(specs[index], lambda spec: _render_still(base, spec, source, watermarks))
     return [results[index] for index in range(len(specs))]
 
 

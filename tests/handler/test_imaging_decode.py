@@ -345,9 +345,9 @@ def test_jpeg_layout_counts_only_the_scans_after_the_frame_header():
     assert decode.jpeg_layout(data).scans == scans
 
 
-def test_jpeg_layout_walks_past_segments_over_32_kb():
-    # GIVEN a progressive JPEG with a 60 KB colour profile (one APP2 segment longer than 32767 bytes)
-    data = encode(Image.new("RGB", (64, 48)), "JPEG", progressive=True, icc_profile=bytes(60_000))
+def test_jpeg_layout_walks_past_the_longest_segments():
+    # GIVEN a progressive JPEG whose comment segment is 65,534 bytes long (lengths are unsigned 16-bit)
+    data = encode(Image.new("RGB", (64, 48)), "JPEG", progressive=True, comment=bytes(65_532))
     # THEN its frame and scans are still found
     assert decode.jpeg_layout(data) == decode.JpegLayout(True, data.count(b"\xff\xda"), ((2, 2), (1, 1), (1, 1)))
 

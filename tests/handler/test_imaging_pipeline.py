@@ -7,6 +7,7 @@ and formats of the outputs are checked against what the picture was, never again
 from __future__ import annotations
 
 import io
+import struct
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from handler.imaging import refusals
 from handler.renditions import RenditionSpec, Watermark
 from local.samples import encode, quadrants, with_orientation
 from tests.handler.test_imaging_limits import RecordingLimits
+from tests.handler.test_imaging_memory import jpeg_header
 
 RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
 
@@ -247,6 +249,22 @@ def test_a_turned_picture_shrunk_by_more_than_two_is_upright(fmt):
     assert upright(decoded(result))
 
 
+def test_a_turned_jpeg_is_sized_for_memory_in_its_stored_orientation():
+    # GIVEN the header of an 8000x2000 JPEG with orientation 6 (upright 2000x8000) and an 800x600 rendition:
+    # upright 150x600, so 600x150 as stored; decoded at 1/4 (2000x500), the picture and its copy at 4 B/px
+    # and 64 B per column of MCU rows are about 104 MB with the runtime, in a 110 MB budget
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    app1 = exif.tobytes()
+    header = jpeg_header(8000, 2000, [0x22, 0x11, 0x11], progressive=False, scans=1)
+    data = header[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + header[2:]
+    assert imaging.estimated_peak_bytes(imaging.decode.open_image(data), (600, 150)) < 110 * 2**20
+    # WHEN it is rendered THEN it passes the memory check and fails only at decoding (it has no pixels)
+    with pytest.raises(imaging.ImageRejected) as raised:
+        imaging.render_all(data, [imaging.DEFAULT], imaging.Limits(memory_mb=110))
+    assert raised.value.reason == "corrupt"
+
+
 # --- the decode paths ---
 
 
@@ -267,16 +285,27 @@ def test_a_picture_shrunk_by_two_or_more_is_decoded_strip_by_strip(fmt, params, 
     assert result.size == (60, 30) and upright(decoded(result))
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "BMP"])
-def test_a_picture_shrunk_by_less_than_two_is_decoded_whole(fmt):
+@pytest.mark.parametrize(
+    ("fmt", "params"), [("PNG", {}), ("TIFF", {"compression": "tiff_adobe_deflate", "tiffinfo": {278: 8}}), ("BMP", {})]
+)
+def test_a_picture_shrunk_by_less_than_two_is_decoded_whole(fmt, params):
+    # GIVEN a 239x120 picture (in 8-row strips for TIFF) and a 60x60 rendition: less than twice the target wide
     limits = RecordingLimits()
-    result = imaging.render(encode(quadrants(239, 120), fmt), RenditionSpec(width=60, height=60), limits)
+    result = imaging.render(encode(quadrants(239, 120), fmt, **params), RenditionSpec(width=60, height=60), limits)
+    # THEN it is decoded whole, then resized
     assert "shrinking" in limits.stages and not any(stage.startswith("decoding ") for stage in limits.stages)
     assert result.size == (60, 30) and upright(decoded(result))
 
 
-def test_jpeg_is_decoded_at_a_reduced_scale_with_a_margin_over_the_target(monkeypatch):
-    # GIVEN a 1600x1200 JPEG and a 200x150 rendition: 1/4 scale (400x300) still covers 1.25x the target
+@pytest.mark.parametrize(
+    ("box", "size", "scale"),
+    [
+        ((200, 150), (200, 150), 4),  # 1/4 (400x300) still covers 1.25x the target; 1/8 would not
+        ((110, 110), (110, 82), 4),  # 1/8 would cover 1.25x, but 1/8 keeps only DC terms: it needs 2x
+    ],
+)
+def test_jpeg_is_decoded_at_a_reduced_scale_with_a_margin_over_the_target(monkeypatch, box, size, scale):
+    # GIVEN a 1600x1200 JPEG and a rendition of `box`
     decoded_sizes = []
     real_reduce = imaging.reduce
 
@@ -285,17 +314,29 @@ def test_jpeg_is_decoded_at_a_reduced_scale_with_a_margin_over_the_target(monkey
         return real_reduce(image, target, widen, limits)
 
     monkeypatch.setattr(imaging, "reduce", spy)
-    result = imaging.render(encode(quadrants(1600, 1200), "JPEG"), RenditionSpec(width=200, height=150))
-    # THEN the decoder handed over the 400x300 picture, and the rendition is right
-    assert decoded_sizes == [(400, 300)]
-    assert result.size == (200, 150) and upright(decoded(result))
+    result = imaging.render(encode(quadrants(1600, 1200), "JPEG"), RenditionSpec(width=box[0], height=box[1]))
+    # THEN the decoder handed over the picture at 1/scale, and the rendition is right
+    assert decoded_sizes == [(1600 // scale, 1200 // scale)]
+    assert result.size == size and upright(decoded(result))
 
 
-def test_sixteen_bit_grey_is_scaled_to_eight_bits_not_clipped():
-    # GIVEN a 16-bit PNG at half of full scale
-    data = encode(Image.new("I;16", (120, 60), 32768), "PNG")
-    # THEN the rendition is mid grey (128), not white
-    assert near(decoded(imaging.render(data, SMALL)).convert("RGB").getpixel((20, 10)), (128, 128, 128), 3)
+@pytest.mark.parametrize(("level", "grey"), [(32768, 128), (200, 1)])
+def test_sixteen_bit_grey_is_scaled_from_its_full_range_to_eight_bits(level, grey):
+    # GIVEN a 16-bit PNG at half of full scale, or very dark (every value below 256)
+    data = encode(Image.new("I;16", (120, 60), level), "PNG")
+    # THEN the rendition is that share of white: mid grey, or nearly black (not clipped, not read as 8-bit)
+    assert near(decoded(imaging.render(data, SMALL)).convert("RGB").getpixel((20, 10)), (grey, grey, grey), 3)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "params"), [("PNG", {}), ("TIFF", {"compression": "tiff_adobe_deflate", "tiffinfo": {278: 8}})]
+)
+def test_the_colour_profile_is_kept_through_the_strip_paths(fmt, params):
+    # GIVEN a 240x120 picture with an sRGB profile, shrunk by 2 strip by strip
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = encode(quadrants(240, 120), fmt, icc_profile=srgb, **params)
+    # THEN the rendition carries the profile
+    assert decoded(imaging.render(data, RenditionSpec(width=60, height=60))).info.get("icc_profile") == srgb
 
 
 def test_the_colour_profile_of_an_rgb_upload_is_kept_and_a_grey_one_is_not_attached():
@@ -321,9 +362,25 @@ def test_animated_and_still_renditions_of_one_animation(monkeypatch):
     # GIVEN a 5-frame GIF (the first frame green), an animated rendition and a still one
     anim = RenditionSpec(name="anim", width=20, height=20, format="webp", animated=True)
     moving, still = imaging.render_all(animation(5), [anim, SMALL])
-    # THEN the animated one has every frame, and the still one is the first frame
+    # THEN the animated one has every frame, and the still one is a JPEG of the first frame
     assert (moving.frames, moving.size, Image.open(io.BytesIO(moving.data)).n_frames) == (5, (20, 10), 5)
+    assert (still.frames, still.format, decoded(still).format) == (1, "jpeg", "JPEG")
     assert near(decoded(still).convert("RGB").getpixel((20, 10)), GREEN)
+
+
+def test_an_animation_is_turned_upright_frame_by_frame():
+    # GIVEN a 2-frame WebP animation stored turned, with orientation 6
+    second = quadrants(120, 60)
+    second.paste((0, 0, 0), (55, 25, 65, 35))  # a dot in the middle: the frames differ
+    frames = [picture.transpose(Image.Transpose.ROTATE_90) for picture in (quadrants(120, 60), second)]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], exif=exif.tobytes(), lossless=True)
+    # THEN each frame of the animated rendition is upright
+    spec = RenditionSpec(name="a", width=40, height=40, format="webp", animated=True)
+    (result,) = imaging.render_all(data, [spec])
+    assert (result.frames, result.size) == (2, (40, 20))
+    assert upright(decoded(result))
 
 
 def test_animation_budget_counts_only_the_frames_that_will_be_decoded(monkeypatch):
@@ -337,9 +394,10 @@ def test_animation_budget_counts_only_the_frames_that_will_be_decoded(monkeypatc
     assert cut.frames == 3
 
 
-def test_an_animated_rendition_of_a_still_picture_is_a_still():
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_an_animated_rendition_of_a_still_picture_is_a_still(fmt):
     spec = RenditionSpec(name="a", width=40, height=40, format="webp", animated=True)
-    (result,) = imaging.render_all(encode(quadrants(120, 60), "PNG"), [spec])
+    (result,) = imaging.render_all(encode(quadrants(120, 60), fmt), [spec])
     assert (result.frames, result.format, result.size) == (1, "webp", (40, 20))
     assert upright(decoded(result))
 
@@ -347,10 +405,46 @@ def test_an_animated_rendition_of_a_still_picture_is_a_still():
 # --- shaping and watermarks ---
 
 
-def test_cover_crop_fills_the_box():
-    spec = RenditionSpec(name="c", width=40, height=40, fit="cover", crop="center")
-    result = imaging.render(encode(quadrants(120, 60), "PNG"), spec)
-    assert result.size == (40, 40) and decoded(result).size == (40, 40)
+def test_resizing_is_lanczos():
+    # GIVEN one-pixel stripes, 120x60, rendered losslessly at a third of their size
+    stripes = Image.new("L", (120, 60))
+    stripes.frombytes(bytes(255 * (x % 2) for _ in range(60) for x in range(120)))
+    picture = stripes.convert("RGB")
+    spec = RenditionSpec(name="p", width=40, height=40, format="png")
+    out = decoded(imaging.render(encode(picture, "PNG"), spec)).convert("RGB")
+    # THEN the pixels are Pillow's LANCZOS resize of the picture
+    reference = picture.resize((40, 20), Image.Resampling.LANCZOS)
+    assert max(abs(a - b) for a, b in zip(out.tobytes(), reference.tobytes(), strict=True)) <= 1
+
+
+def test_cover_crop_fills_the_box_around_the_busy_part():
+    # GIVEN a flat 120x40 picture with detail only in its left third, and a 40x40 cover rendition
+    picture = Image.new("RGB", (120, 40), (128, 128, 128))
+    picture.paste(Image.effect_noise((40, 40), 80).convert("RGB"), (0, 0))
+    result = imaging.render(encode(picture, "PNG"), RenditionSpec(name="c", width=40, height=40, fit="cover"))
+    # THEN the crop is the busy third (the entropy crop), not the flat centre
+    assert result.size == (40, 40)
+    low, high = decoded(result).convert("L").getextrema()
+    assert high - low > 100
+
+
+@pytest.mark.parametrize(
+    ("picture", "fmt"), [(Image.new("RGBA", (40, 20), (0, 0, 255, 100)), "png"), (Image.new("RGB", (40, 20)), "jpeg")]
+)
+def test_auto_format_is_png_for_transparency_and_jpeg_otherwise(picture, fmt):
+    result = imaging.render(encode(picture, "PNG"), RenditionSpec(name="a", width=40, height=40, format="auto"))
+    assert result.format == fmt and decoded(result).format == fmt.upper()
+
+
+def test_an_image_watermark_is_taken_from_the_watermarks_given():
+    logo = encode(Image.new("RGBA", (20, 10), (255, 0, 0, 255)), "PNG")
+    mark = Watermark(image_key="logo.png", position="top-left", margin=0.0, opacity=1.0, scale=0.5)
+    spec = RenditionSpec(name="w", width=120, height=60, format="png", watermark=mark)
+    (result,) = imaging.render_all(
+        encode(Image.new("RGB", (120, 60), BLUE), "PNG"), [spec], watermarks={"logo.png": logo}
+    )
+    out = decoded(result).convert("RGB")
+    assert near(out.getpixel((10, 5)), RED) and near(out.getpixel((100, 50)), BLUE)
 
 
 def test_a_text_watermark_marks_the_rendition():
