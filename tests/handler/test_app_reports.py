@@ -117,8 +117,9 @@ def test_a_missing_watermark_is_logged_and_picked_up_once_uploaded(pipeline, lam
 
 
 def test_the_e_mail_links_renditions_through_the_cdn_and_an_upload_in_its_region(pipeline, lambda_context, monkeypatch):
-    # GIVEN a CDN in front of the renditions, in a function running in us-east-1
+    # GIVEN a CDN in front of the renditions, with a Cache-Control for it, in a function running in us-east-1
     monkeypatch.setenv("CDN_DOMAIN", "images.example.com")
+    monkeypatch.setenv("CACHE_CONTROL", "public, max-age=86400")
     monkeypatch.setenv("AWS_REGION", REGION)
     clear_caches()
     # WHEN a photo and a broken upload are handled
@@ -128,6 +129,9 @@ def test_the_e_mail_links_renditions_through_the_cdn_and_an_upload_in_its_region
     success, failure = pipeline.emails()
     assert "Original: JPEG 400 x 300" in success
     assert "Result: JPEG 400 x 300" in success and "https://images.example.com/resized/photos/a%20b.jpg" in success
+    # AND the rendition carries the Cache-Control the CDN honours
+    written = boto3.client("s3", region_name=REGION).head_object(Bucket=DESTINATION, Key="resized/photos/a b.jpg")
+    assert written["CacheControl"] == "public, max-age=86400"
     # AND the failure e-mail links the upload in the S3 console of the function's region
     assert f"s3/object/{SOURCE}?region={REGION}&prefix=broken.jpg" in failure
 
@@ -225,3 +229,18 @@ def test_an_event_naming_only_the_etag_of_a_versioned_object_is_rendered(pipelin
     # WHEN handled THEN the ETag identifies the object now under the key: it is rendered
     (result,) = app.lambda_handler(event, lambda_context)["results"]
     assert result["status"] == "success" and destination_keys() == ["resized/a.jpg"]
+
+
+def test_every_failed_rendition_is_named_in_the_failure(pipeline, lambda_context, monkeypatch):
+    # GIVEN two watermarked renditions whose watermark images are missing
+    renditions = [
+        {"name": name, "width": 100, "height": 100, "watermark": {"image_key": f"brand/{name}.png"}}
+        for name in ("first", "second")
+    ]
+    monkeypatch.setenv("RENDITIONS", json.dumps(renditions))
+    clear_caches()
+    # WHEN an upload is handled
+    (result,) = app.lambda_handler(pipeline.upload("a.jpg", JPEG), lambda_context)["results"]
+    # THEN the failure message holds one part per failed rendition, each naming it
+    first, second = result["error_message"].split("; ")
+    assert first.startswith("rendition 'first' failed") and second.startswith("rendition 'second' failed")
