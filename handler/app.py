@@ -51,7 +51,7 @@ class Invocation:
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Handle every record; for SQS report failed messages, otherwise raise a transient error after all ran."""
     config = _configured()
-    request_id = str(getattr(context, "aws_request_id", ""))
+    request_id: str = context.aws_request_id
     log.bind(request_id)
     batch = events.parse(event)
     invocation = Invocation(config, request_id, deadline_from(context), batch.notify)
@@ -322,8 +322,8 @@ def _store(
         deletes.extend(possible)  # the other formats `auto` could have chosen, or a failed rendition
     _apply(config, puts=puts, deletes=deletes)
     made = tuple(
-        RenditionMade(rendition.spec.name or "default", key, rendition.size, len(rendition.data), rendition.format)
-        for key, rendition, _ in puts
+        RenditionMade(metadata["rendition"], key, rendition.size, len(rendition.data), rendition.format)
+        for key, rendition, metadata in puts
     )
     outcome = dataclasses.replace(base, status=SUCCESS, renditions=made)
     if puts:
@@ -342,7 +342,7 @@ def _store(
 
 def _rendition_metadata(rendition: imaging.Rendition) -> dict[str, str]:
     return {
-        "rendition": rendition.spec.name or "default",
+        "rendition": rendition.spec.name or notify.UNNAMED_RENDITION,
         "original-width": str(rendition.original_size[0]),
         "original-height": str(rendition.original_size[1]),
         "width": str(rendition.size[0]),

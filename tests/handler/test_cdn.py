@@ -174,3 +174,21 @@ def test_paths_are_percent_encoded_and_unique():
 
 def test_no_distribution_no_call():
     assert cdn.invalidate("", ["resized/a.jpg"], "request") is None
+
+
+def test_a_retried_invocation_asks_for_the_same_invalidation(distribution, pipeline, lambda_context):
+    # GIVEN an upload handled twice by one invocation (Lambda retries an event with its request id)
+    event = pipeline.upload("a b.jpg", JPEG)
+    for _ in range(2):
+        app.lambda_handler(event, lambda_context)
+    # THEN both asked with the same caller reference, made of the request id: CloudFront does the work once
+    client = boto3.client("cloudfront", region_name=REGION)
+    summaries = client.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"]
+    references = {
+        client.get_invalidation(DistributionId=distribution, Id=summary["Id"])["Invalidation"]["InvalidationBatch"][
+            "CallerReference"
+        ]
+        for summary in summaries
+    }
+    (reference,) = references
+    assert reference.startswith(f"{lambda_context.aws_request_id}-")
