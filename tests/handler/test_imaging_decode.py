@@ -137,7 +137,7 @@ def test_a_format_an_optional_plugin_registers_is_accepted_once_allowed():
 
 def test_once_watched_every_read_of_the_upload_checks_the_deadline():
     # GIVEN a 1 MB PNG opened, then watched by limits that record each check
-    data = encode(photo(700, 500), "PNG")
+    data = encode(photo(900, 700), "PNG")
     image = decode.open_image(data)
     limits = RecordingLimits()
     decode.watch_time(image, limits)
